@@ -1,0 +1,460 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * stubwatch: supervise untrusted stub processes from one single-threaded
+ * loop per vCPU.  The handshake, stall detection and SIGKILL all happen in
+ * the wait itself, on epoll, eventfd, pidfd and timerfd; there is no helper
+ * thread.
+ *
+ * Conventions
+ *   - Every fallible call returns >= 0 on success or a negative errno value.
+ *     errno itself is not part of the contract.  The errors each call can
+ *     return are listed with it; any other value is a bug.
+ *   - Constructors return their object through a ret_* out-parameter, which
+ *     is left untouched on failure.
+ *   - Destructors accept NULL and return NULL.
+ *   - The library keeps no global state, installs no signal handlers, never
+ *     logs and never exits; every fd it creates is O_CLOEXEC.
+ *   - A loop and its stubs are used by one thread at a time (one loop per
+ *     vCPU thread).  Different loops share nothing and need no locks.
+ *
+ * The two sides of the handshake
+ *   monitor: write a request into the shared page, sw_stub_resume() (state
+ *            IN_CHILD + FUTEX_WAKE), then sw_stub_wait() (one epoll_wait).
+ *   stub:    write the report into the page, sw_stub_report() (state
+ *            IN_KERN + eventfd write), then sw_stub_wait_resume()
+ *            (FUTEX_WAIT until IN_CHILD).
+ *
+ * The stub side (sw_page, sw_stub_report(), sw_stub_wait_resume(), ...) is
+ * defined inline in this header and is async-signal-safe: it makes raw
+ * system calls only and touches nothing but the shared page.
+ */
+#ifndef STUBWATCH_H
+#define STUBWATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define STUBWATCH_VERSION_MAJOR 0
+#define STUBWATCH_VERSION_MINOR 1
+
+/* ------------------------------------------------------------------------
+ * The shared page: a versioned ABI
+ *
+ * The monitor maps a sealed memfd of sw_spawn_opts.shm_size bytes (a whole
+ * number of pages) and shares it with the stub.  It starts with this 64-byte
+ * header; the rest, from SW_PAGE_PAYLOAD on, belongs to the caller's own
+ * request/report protocol (and, in a UML-style stub, its signal stack).
+ *
+ * The monitor writes magic, abi, size and report_fd once, before the stub
+ * starts.  After that the monitor reads only `state`, and treats whatever it
+ * finds there as untrusted: any value other than SW_STATE_IN_KERN and
+ * SW_STATE_IN_CHILD is a protocol violation and the stub is killed with
+ * SW_KILL_PROTOCOL.  The monitor never trusts magic/abi/size/report_fd back.
+ *
+ * ABI rules: fields are only ever appended inside the 64-byte header (using
+ * `reserved`); a layout change that is not an append bumps SW_PAGE_ABI.
+ * ------------------------------------------------------------------------ */
+#define SW_PAGE_MAGIC   0x77537453u /* "StSw" little-endian */
+#define SW_PAGE_ABI     1u
+#define SW_PAGE_PAYLOAD 64u
+
+/* Values of sw_page.state, the futex word. */
+#define SW_STATE_IN_KERN  1u /* the stub has reported; the monitor runs   */
+#define SW_STATE_IN_CHILD 2u /* the monitor has resumed the stub; it runs */
+
+/* File descriptors an exec'd stub finds open (see sw_spawn_opts.path). */
+#define SW_EXEC_PAGE_FD   3 /* the sealed memfd holding the shared page */
+#define SW_EXEC_REPORT_FD 4 /* the report eventfd                       */
+
+struct sw_page {
+	uint32_t magic;     /* SW_PAGE_MAGIC                               */
+	uint32_t abi;       /* SW_PAGE_ABI                                 */
+	uint32_t size;      /* bytes shared, header included               */
+	uint32_t state;     /* SW_STATE_*: the futex word                  */
+	int32_t report_fd;  /* the stub's fd number of its report eventfd  */
+	uint32_t reserved[11];
+	/* payload follows at offset SW_PAGE_PAYLOAD */
+};
+
+/* The caller's area of the shared page. */
+static inline void *sw_page_payload(struct sw_page *page)
+{
+	return (char *)page + SW_PAGE_PAYLOAD;
+}
+
+/* ------------------------------------------------------------------------
+ * Monitor side
+ * ------------------------------------------------------------------------ */
+struct sw_loop;
+struct sw_stub;
+
+/* Loop configuration.  Zero-initialise, set `size` to sizeof(struct
+ * sw_loop_opts), change what you need; a zero field takes its default. */
+struct sw_loop_opts {
+	size_t size;           /* sizeof(struct sw_loop_opts)                   */
+	uint64_t tick_ns;      /* watchdog tick T; default 1 s                  */
+	uint32_t stall_ticks;  /* N: kill after N..N+1 ticks of silence; def. 5 */
+	uint32_t timer_div;    /* the loop's one timerfd fires every T/timer_div;
+	                          default 2, at least 2 (see below)             */
+	unsigned flags;        /* SW_LOOP_*                                     */
+};
+
+/* sw_stub_wait() also returns SW_EV_TICK for each timer read during the wait
+ * (every T/timer_div), so that a monitor can preempt the stub it waits on
+ * (send it SIGALRM) from the same loop and the same timer. */
+#define SW_LOOP_TICK_EVENTS (1u << 0)
+
+#define SW_TICK_NS_DEFAULT     1000000000ull
+#define SW_STALL_TICKS_DEFAULT 5u
+#define SW_TIMER_DIV_DEFAULT   2u
+/* Limits: tick_ns / timer_div >= SW_TIMER_NS_MIN (and divides evenly);
+ * 1 <= stall_ticks <= SW_STALL_TICKS_MAX; 2 <= timer_div <= SW_TIMER_DIV_MAX;
+ * tick_ns * (stall_ticks + 1) must fit in int64_t nanoseconds. */
+#define SW_TIMER_NS_MIN        1000ull
+#define SW_STALL_TICKS_MAX     1000000u
+#define SW_TIMER_DIV_MAX       1000000u
+
+/*
+ * Create a loop: one epoll fd and one timerfd.  opts may be NULL (defaults).
+ *
+ * The watchdog guarantees that a stub in flight (spawned or resumed, not yet
+ * reported) is never killed before stall_ticks * tick_ns of silence and is
+ * always killed by (stall_ticks + 1) * tick_ns, counted from the later of its
+ * resume and its last valid report, as long as the loop's thread is waiting
+ * or dispatching.  A stopped or descheduled monitor accrues stall time more
+ * slowly, never faster.  Nothing reads the clock on the handshake path:
+ * the timer runs every T/timer_div, the first timer read after a resume is
+ * never counted (it may hold expirations from before the resume), and the
+ * stub is killed on the read that makes N*timer_div + 1 counted reads.  The
+ * timer is disarmed after a read that finds nothing in flight, so an idle
+ * loop does not wake its host.
+ *
+ * Errors: -EINVAL  ret_loop is NULL, opts->size is too small, or a value
+ *                  is out of the limits above;
+ *         -ENOMEM, -EMFILE, -ENFILE  resources.
+ */
+int sw_loop_new(const struct sw_loop_opts *opts, struct sw_loop **ret_loop);
+
+/*
+ * Destroy a loop.  Stubs still attached to it are killed (SIGKILL), reaped
+ * and freed.  Accepts NULL; returns NULL.
+ */
+struct sw_loop *sw_loop_free(struct sw_loop *loop);
+
+/* The loop's tick and stall limit in effect.  Errors: -EINVAL (NULL). */
+int sw_loop_get_opts(const struct sw_loop *loop, struct sw_loop_opts *ret_opts);
+
+/*
+ * The loop's epoll fd, for embedding: poll it for readability in a host
+ * main loop, then call sw_loop_dispatch().  The fd stays owned by the loop.
+ *
+ * Errors: -EINVAL (NULL), -ECHILD (used in a child after fork).
+ */
+int sw_loop_get_fd(struct sw_loop *loop);
+
+/*
+ * Handle everything that is ready, without blocking: reports, deaths and
+ * watchdog ticks.  For each stub that completes (reported, exited, killed)
+ * its callback runs if it has one; otherwise the result stays pending for
+ * sw_stub_wait().  Returns the number of callbacks invoked.
+ *
+ * Errors: -EINVAL (NULL), -ECHILD (after fork), -EBUSY (called from inside
+ *         one of this loop's callbacks), or an error returned by a callback,
+ *         which stops the dispatch (the remaining completions stay pending
+ *         and are delivered by the next dispatch).
+ */
+int sw_loop_dispatch(struct sw_loop *loop);
+
+/* With SW_LOOP_TICK_EVENTS: called from sw_loop_dispatch() once per timer
+ * read.  NULL to clear.  Errors: -EINVAL (NULL loop). */
+typedef int (*sw_tick_fn)(struct sw_loop *loop, void *userdata);
+int sw_loop_set_tick_callback(struct sw_loop *loop, sw_tick_fn fn,
+			      void *userdata);
+
+/* Stubs attached to the loop, and stubs in flight.  Errors: -EINVAL. */
+int sw_loop_count_stubs(const struct sw_loop *loop);
+int sw_loop_count_in_flight(const struct sw_loop *loop);
+
+/* Why a stub was killed. */
+enum sw_kill_reason {
+	SW_KILL_STALL = 1,    /* silent for the stall limit                 */
+	SW_KILL_PROTOCOL = 2, /* bad value in the shared page               */
+	SW_KILL_USER = 3,     /* sw_stub_kill() by the monitor              */
+};
+
+/* Gathered once, at kill time, just before SIGKILL (never on the hot path). */
+struct sw_kill_info {
+	enum sw_kill_reason reason;
+	pid_t pid;
+	uint64_t silent_ns;   /* silence before the kill: at least this long, at
+	                         most tick_ns / 2 longer (0 unless STALL)       */
+	uint32_t stall_ticks; /* whole watchdog ticks of silence counted       */
+	int sigalrm_blocked;  /* 1/0: SIGALRM in /proc/PID/status SigBlk; -1 n/a */
+	uint64_t sigblk;      /* SigBlk mask as read (0 if unavailable)        */
+	char state;           /* /proc/PID/status State letter ('?' if n/a)    */
+	uint64_t cpu_ns;      /* user+system CPU time of the stub (0 if n/a)   */
+	uint32_t bad_state;   /* SW_KILL_PROTOCOL: the state word found        */
+};
+
+enum sw_event_type {
+	SW_EV_REPORT = 1, /* a valid report: the page's state is IN_KERN      */
+	SW_EV_EXIT = 2,   /* the stub died on its own; status is set, reaped  */
+	SW_EV_KILL = 3,   /* the stub was killed; kill and status set, reaped */
+	SW_EV_TICK = 4,   /* SW_LOOP_TICK_EVENTS: a timer read; the stub is
+	                     still in flight, wait again to go on waiting     */
+};
+
+struct sw_event {
+	enum sw_event_type type;
+	int status;                /* waitpid()-style status (EXIT and KILL)  */
+	struct sw_kill_info kill;  /* KILL only                               */
+};
+
+/* Completion callback for embedded use.  Return 0, or a negative errno to
+ * make sw_loop_dispatch() stop and return it. */
+typedef int (*sw_event_fn)(struct sw_stub *stub, const struct sw_event *ev,
+			   void *userdata);
+
+/* Spawn options.  Zero-initialise and set `size`; exactly one of fn and path. */
+struct sw_spawn_opts {
+	size_t size;      /* sizeof(struct sw_spawn_opts)                       */
+	size_t shm_size;  /* bytes to share, rounded up to pages; default 16 KiB,
+	                     at most 64 MiB                                     */
+	unsigned flags;   /* SW_SPAWN_*                                         */
+	/* Run a function in the child.  The child is a raw clone3() copy of the
+	 * caller: until it execs it may call only async-signal-safe functions
+	 * (another thread may have held malloc's or stdio's locks), and glibc's
+	 * raise()/abort() misfire there (use kill(getpid(), sig)).  If fn
+	 * returns, the child calls _exit() with its value. */
+	int (*fn)(struct sw_page *page, void *arg);
+	void *arg;
+	/* Or exec a stub binary.  It starts with the page memfd on
+	 * SW_EXEC_PAGE_FD and the report eventfd on SW_EXEC_REPORT_FD, and maps
+	 * the page with sw_stub_map().  envp NULL means the caller's environ. */
+	const char *path;
+	char *const *argv;
+	char *const *envp;
+};
+
+/* Keep the monitor's other fds open in the child.  By default every fd but
+ * 0, 1, 2 and the stub's own is closed before fn runs or the exec, so that a
+ * stub can reach no other stub's page or eventfd. */
+#define SW_SPAWN_KEEP_FDS  (1u << 0)
+/* SIGKILL the stub when the spawning thread exits (PR_SET_PDEATHSIG). */
+#define SW_SPAWN_PDEATHSIG (1u << 1)
+
+/*
+ * Spawn a stub attached to `loop`, with clone3(CLONE_PIDFD) and
+ * exit_signal 0, so no waitpid(-1) and no SIGCHLD = SIG_IGN in the host can
+ * reap it.  The stub starts in flight (state IN_CHILD): its first report,
+ * death or stall ends the first sw_stub_wait().
+ *
+ * On failure nothing is left behind: no fd, no child, no mapping.
+ *
+ * Errors: -EINVAL  NULL argument, opts->size too small, neither or both of
+ *                  fn and path, path without argv, unknown flags,
+ *                  shm_size over the limit;
+ *         -ECHILD  loop used in a child after fork;
+ *         -EBUSY   called from inside one of this loop's callbacks;
+ *         -ENOMEM, -EMFILE, -ENFILE, -EAGAIN (clone3: process limits);
+ *         -ENOSYS  the kernel lacks clone3 or pidfds;
+ *         any execve() error (-ENOENT, -EACCES, -ENOEXEC, ...) in exec mode,
+ *                  reported by the child before it exits.
+ */
+int sw_stub_spawn(struct sw_loop *loop, const struct sw_spawn_opts *opts,
+		  struct sw_stub **ret_stub);
+
+/*
+ * Free a stub.  A live stub is killed with SIGKILL and reaped first (this
+ * blocks only until the kernel has torn it down).  Accepts NULL; returns
+ * NULL.  Refused while the stub's loop is inside this stub's callback:
+ * returns the stub unchanged (check with sw_stub_free(s) == NULL).
+ */
+struct sw_stub *sw_stub_free(struct sw_stub *stub);
+
+/* Accessors.  NULL or a bad stub: NULL / -EINVAL. */
+struct sw_page *sw_stub_page(struct sw_stub *stub);
+pid_t sw_stub_pid(const struct sw_stub *stub);        /* -EINVAL, -ESRCH reaped */
+int sw_stub_pidfd(const struct sw_stub *stub);        /* -EINVAL, -ESRCH reaped */
+struct sw_loop *sw_stub_loop(const struct sw_stub *stub); /* NULL: detached */
+
+/*
+ * Hand control to the stub: state IN_CHILD, FUTEX_WAKE.  Starts its stall
+ * accounting.  Does not wait.  Resuming a stub that has died (its death not
+ * yet collected) succeeds: the next wait returns its EXIT.
+ *
+ * Errors: -EINVAL (NULL), -EBUSY (already in flight, or a completion is
+ *         pending), -ENOLINK (detached from any loop), -ESRCH (reaped),
+ *         -ECHILD (after fork), -ENOMEM (arming the timer).
+ */
+int sw_stub_resume(struct sw_stub *stub);
+
+/*
+ * Wait for the stub to report, die, or be killed by the watchdog; the one
+ * blocking call.  Other stubs of the loop that complete meanwhile have their
+ * callbacks run or their results kept pending.  Signals do not interrupt it.
+ * Returns the event type (> 0) and fills *ret_ev.
+ *
+ * Errors: -EINVAL (NULL), -EALREADY (not in flight and nothing pending:
+ *         resume it first), -EBUSY (the stub is attached to a loop in use
+ *         by another wait, or called from inside a callback), -ENOLINK
+ *         (detached), -ESRCH (reaped), -ECHILD (after fork), or an error
+ *         of epoll_wait(2) other than EINTR.
+ */
+int sw_stub_wait(struct sw_stub *stub, struct sw_event *ret_ev);
+
+/* sw_stub_resume() then sw_stub_wait(): one round trip. Errors: theirs. */
+int sw_stub_run(struct sw_stub *stub, struct sw_event *ret_ev);
+
+/*
+ * Kill a stub now (SW_KILL_USER, or SW_KILL_PROTOCOL when the monitor found
+ * a bad value in the page).  The kill completes like a watchdog kill: as an
+ * SW_EV_KILL from the next wait or dispatch, once the stub is reaped.
+ *
+ * Errors: -EINVAL (NULL, bad reason), -ESRCH (already dead or reaped),
+ *         -ENOLINK (detached), -ECHILD (after fork).
+ */
+int sw_stub_kill(struct sw_stub *stub, enum sw_kill_reason reason);
+
+/*
+ * Completion callback for sw_loop_dispatch(); NULL to clear.  A stub with a
+ * callback also gets it for completions that happen during another stub's
+ * sw_stub_wait().  Errors: -EINVAL (NULL stub).
+ */
+int sw_stub_set_callback(struct sw_stub *stub, sw_event_fn fn, void *userdata);
+void *sw_stub_get_userdata(const struct sw_stub *stub);
+
+/*
+ * Hand a stub from one loop (thread) to another.  Detach on the old loop's
+ * thread, pass the pointer on, attach on the new loop's thread.  The stub's
+ * fds move between the epoll sets here, never per handshake.
+ *
+ * sw_stub_detach errors: -EINVAL (NULL), -ENOLINK (not attached), -EBUSY (in
+ *         flight, a completion pending, or inside a callback), -ECHILD.
+ * sw_stub_attach errors: -EINVAL (NULL), -EBUSY (attached to a loop, this one
+ *         or another), -ESRCH (reaped), -ECHILD, -ENOMEM (epoll_ctl).
+ */
+int sw_stub_detach(struct sw_stub *stub);
+int sw_stub_attach(struct sw_stub *stub, struct sw_loop *loop);
+
+/* ------------------------------------------------------------------------
+ * Stub side: async-signal-safe, raw system calls, no libc state.
+ * ------------------------------------------------------------------------ */
+#if defined(__x86_64__)
+static inline long sw__syscall6(long nr, long a, long b, long c, long d,
+				long e, long f)
+{
+	long ret;
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8),
+			   "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+#define SW__NR_write 1
+#define SW__NR_mmap 9
+#define SW__NR_fstat 5
+#define SW__NR_futex 202
+#elif defined(__aarch64__)
+static inline long sw__syscall6(long nr, long a, long b, long c, long d,
+				long e, long f)
+{
+	register long x8 __asm__("x8") = nr;
+	register long x0 __asm__("x0") = a;
+	register long x1 __asm__("x1") = b;
+	register long x2 __asm__("x2") = c;
+	register long x3 __asm__("x3") = d;
+	register long x4 __asm__("x4") = e;
+	register long x5 __asm__("x5") = f;
+
+	__asm__ volatile("svc 0"
+			 : "+r"(x0)
+			 : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+			 : "memory");
+	return x0;
+}
+#define SW__NR_write 64
+#define SW__NR_mmap 222
+#define SW__NR_fstat 80
+#define SW__NR_futex 98
+#else
+#error "stubwatch: stub-side system calls are written for x86_64 and aarch64"
+#endif
+
+#define SW__FUTEX_WAIT 0
+
+/*
+ * Report: publish IN_KERN, then wake the monitor through the eventfd.  The
+ * report's contents must be written to the payload before this call.
+ */
+static inline void sw_stub_report(struct sw_page *page)
+{
+	static const uint64_t one = 1;
+
+	__atomic_store_n(&page->state, SW_STATE_IN_KERN, __ATOMIC_RELEASE);
+	sw__syscall6(SW__NR_write, page->report_fd, (long)&one, sizeof(one), 0,
+		     0, 0);
+}
+
+/* Sleep until the monitor resumes the stub (state IN_CHILD). */
+static inline void sw_stub_wait_resume(struct sw_page *page)
+{
+	while (__atomic_load_n(&page->state, __ATOMIC_ACQUIRE) !=
+	       SW_STATE_IN_CHILD)
+		sw__syscall6(SW__NR_futex, (long)&page->state, SW__FUTEX_WAIT,
+			     SW_STATE_IN_KERN, 0, 0, 0);
+}
+
+/* One stub-side round trip: report, then wait to be resumed. */
+static inline void sw_stub_handshake(struct sw_page *page)
+{
+	sw_stub_report(page);
+	sw_stub_wait_resume(page);
+}
+
+/*
+ * In an exec'd stub: map the shared page from `fd` (SW_EXEC_PAGE_FD) and
+ * check its header.  Returns 0 and sets *ret_page, or -EINVAL (not a
+ * stubwatch page of this ABI), or the mmap/fstat error.
+ */
+static inline int sw_stub_map(int fd, struct sw_page **ret_page)
+{
+	struct {
+		uint64_t pad[6];
+		int64_t size;
+		uint64_t pad2[11];
+	} st; /* struct stat's st_size offset is 48 on x86_64 and aarch64 */
+	long addr;
+	struct sw_page *page;
+
+	addr = sw__syscall6(SW__NR_fstat, fd, (long)&st, 0, 0, 0, 0);
+	if (addr < 0)
+		return (int)addr;
+	if (st.size < (int64_t)sizeof(struct sw_page))
+		return -22; /* EINVAL */
+	addr = sw__syscall6(SW__NR_mmap, 0, st.size, 0x3 /* RW */,
+			    0x01 /* MAP_SHARED */, fd, 0);
+	if (addr < 0 && addr > -4096)
+		return (int)addr;
+	page = (struct sw_page *)addr;
+	if (page->magic != SW_PAGE_MAGIC || page->abi != SW_PAGE_ABI)
+		return -22;
+	*ret_page = page;
+	return 0;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* STUBWATCH_H */

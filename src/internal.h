@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef SW_INTERNAL_H
+#define SW_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "stubwatch.h"
+#include "watchdog.h"
+
+#define SW_EXPORT __attribute__((visibility("default")))
+
+/* epoll_event.data.u64: a stub pointer with the fd kind in its low bits, or
+ * the timer tag. */
+#define SW_TAG_REPORT 0u
+#define SW_TAG_PIDFD  1u
+#define SW_TAG_MASK   3u
+#define SW_TAG_TIMER  ((uint64_t)1 << 63 | 2u)
+
+struct sw_stub {
+	struct sw_loop *loop;    /* attached loop, NULL when detached (atomic) */
+	struct sw_page *page;
+	size_t shm_size;
+	pid_t pid;
+	int pidfd;
+	int report_fd;
+	struct sw_wd_stub wd;
+
+	/* in-flight queue, in resume order (so in deadline order) */
+	struct sw_stub *q_prev, *q_next;
+	bool queued;
+	bool stamped;            /* first_read_ns is set                     */
+	uint64_t first_read_ns;  /* clock at the first timer read after resume */
+
+	/* stubs muted after an eventfd write without a report */
+	struct sw_stub *m_next;
+	bool muted;
+
+	/* all stubs of the loop */
+	struct sw_stub *l_prev, *l_next;
+
+	/* a completion not yet delivered */
+	bool pending;
+	bool waited;             /* target of a running sw_stub_wait()       */
+	bool reaped;             /* the child is gone (waitid done)          */
+	bool delivered_end;      /* its EXIT/KILL was delivered              */
+	struct sw_event ev;
+	struct sw_stub *d_next;  /* on the loop's callback list              */
+	bool on_done;
+
+	sw_event_fn cb;
+	void *userdata;
+};
+
+struct sw_loop {
+	int epfd;
+	int tfd;
+	bool armed;
+	struct sw_wd wd;
+	uint64_t tick_ns;
+	uint64_t period_ns;
+	uint32_t stall_ticks;
+	uint32_t timer_div;
+	unsigned flags;
+
+	volatile uint8_t *fork_guard; /* MADV_WIPEONFORK page: 0 in a child */
+	int busy;                     /* a wait or dispatch runs (atomic)   */
+	bool in_callback;
+
+	struct sw_stub *stubs;
+	int nstubs;
+	struct sw_stub *q_head, *q_tail;
+	int n_in_flight;
+	struct sw_stub *muted;
+	struct sw_stub *done_head, *done_tail;
+
+	sw_tick_fn tick_cb;
+	void *tick_userdata;
+	uint64_t pending_ticks;       /* timer reads not yet told to tick_cb */
+};
+
+static inline bool sw_loop_forked(const struct sw_loop *loop)
+{
+	return loop->fork_guard[0] == 0;
+}
+
+/* loop.c */
+int sw__loop_add_stub(struct sw_loop *loop, struct sw_stub *s);
+void sw__loop_remove_stub(struct sw_loop *loop, struct sw_stub *s);
+int sw__stub_start(struct sw_loop *loop, struct sw_stub *s);
+
+/* diag.c: fill the /proc part of a kill report (before SIGKILL). */
+void sw__diag_read(pid_t pid, struct sw_kill_info *info);
+
+/* stub.c */
+int sw__reap(struct sw_stub *s, bool block);
+uint64_t sw__now_ns(void);
+
+#endif

@@ -1,0 +1,776 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The loop: one epoll set over every stub's report eventfd and pidfd plus one
+ * timerfd.  sw_stub_wait() and sw_loop_dispatch() are two drivers of the same
+ * core, loop_poll(): one epoll_wait, then reports, then deaths, then the
+ * timer, so that a report and a tick ready together count the report.
+ */
+#include <errno.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define BATCH 32
+
+/* ---- the in-flight queue (resume order = deadline order) -------------- */
+
+static void queue_push(struct sw_loop *loop, struct sw_stub *s)
+{
+	s->q_next = NULL;
+	s->q_prev = loop->q_tail;
+	if (loop->q_tail)
+		loop->q_tail->q_next = s;
+	else
+		loop->q_head = s;
+	loop->q_tail = s;
+	s->queued = true;
+	s->stamped = false;
+	loop->n_in_flight++;
+}
+
+static void queue_remove(struct sw_loop *loop, struct sw_stub *s)
+{
+	if (!s->queued)
+		return;
+	if (s->q_prev)
+		s->q_prev->q_next = s->q_next;
+	else
+		loop->q_head = s->q_next;
+	if (s->q_next)
+		s->q_next->q_prev = s->q_prev;
+	else
+		loop->q_tail = s->q_prev;
+	s->q_prev = s->q_next = NULL;
+	s->queued = false;
+	loop->n_in_flight--;
+}
+
+static void done_remove(struct sw_loop *loop, struct sw_stub *s)
+{
+	struct sw_stub **pp;
+
+	if (!s->on_done)
+		return;
+	for (pp = &loop->done_head; *pp; pp = &(*pp)->d_next) {
+		if (*pp == s) {
+			*pp = s->d_next;
+			break;
+		}
+	}
+	loop->done_tail = NULL;
+	for (struct sw_stub *t = loop->done_head; t; t = t->d_next)
+		loop->done_tail = t;
+	s->on_done = false;
+	s->d_next = NULL;
+}
+
+static void mute_remove(struct sw_loop *loop, struct sw_stub *s)
+{
+	struct sw_stub **pp;
+
+	if (!s->muted)
+		return;
+	for (pp = &loop->muted; *pp; pp = &(*pp)->m_next) {
+		if (*pp == s) {
+			*pp = s->m_next;
+			break;
+		}
+	}
+	s->muted = false;
+	s->m_next = NULL;
+}
+
+/* ---- timer --------------------------------------------------------------- */
+
+static int timer_set(struct sw_loop *loop, bool on)
+{
+	struct itimerspec its = { 0 };
+
+	if (on) {
+		its.it_interval.tv_sec = loop->period_ns / 1000000000ull;
+		its.it_interval.tv_nsec = loop->period_ns % 1000000000ull;
+		its.it_value = its.it_interval;
+	}
+	if (timerfd_settime(loop->tfd, 0, &its, NULL) < 0)
+		return -errno;
+	loop->armed = on;
+	return 0;
+}
+
+/* ---- completions and kills ----------------------------------------------- */
+
+/* A stub's wait is over: keep the event for sw_stub_wait(), or queue the
+ * stub for its callback. */
+static void complete(struct sw_loop *loop, struct sw_stub *s,
+		     enum sw_event_type type)
+{
+	queue_remove(loop, s);
+	s->ev.type = type;
+	s->pending = true;
+	if (s->cb && !s->waited && !s->on_done) {
+		s->d_next = NULL;
+		if (loop->done_tail)
+			loop->done_tail->d_next = s;
+		else
+			loop->done_head = s;
+		loop->done_tail = s;
+		s->on_done = true;
+	}
+}
+
+static void send_kill(struct sw_loop *loop, struct sw_stub *s,
+		      enum sw_kill_reason reason, uint32_t bad_state)
+{
+	struct sw_kill_info *k = &s->ev.kill;
+	bool stalled = s->queued;
+
+	memset(k, 0, sizeof(*k));
+	k->reason = reason;
+	k->pid = s->pid;
+	k->bad_state = bad_state;
+	if (stalled && s->stamped) {
+		uint64_t now = sw__now_ns();
+
+		k->silent_ns = now > s->first_read_ns ? now - s->first_read_ns
+						      : 0;
+	}
+	if (stalled)
+		k->stall_ticks = (uint32_t)(sw_wd_counted(&loop->wd, &s->wd) /
+					    loop->timer_div);
+	queue_remove(loop, s);
+	mute_remove(loop, s);
+	sw__diag_read(s->pid, k);
+	/* The stub is our unreaped child, so its pid cannot be reused; the
+	 * pidfd makes that explicit.  ESRCH: it is dying already. */
+	syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
+}
+
+/* Carry out a state machine action. */
+static void act(struct sw_loop *loop, struct sw_stub *s,
+		enum sw_wd_action a, uint32_t state_word)
+{
+	switch (a) {
+	case SW_WD_DONE_REPORT:
+		complete(loop, s, SW_EV_REPORT);
+		break;
+	case SW_WD_KILL_STALL:
+		send_kill(loop, s, SW_KILL_STALL, 0);
+		break;
+	case SW_WD_KILL_PROTOCOL:
+		send_kill(loop, s, SW_KILL_PROTOCOL, state_word);
+		break;
+	case SW_WD_KILL_USER:
+		send_kill(loop, s, SW_KILL_USER, 0);
+		break;
+	case SW_WD_DONE_EXIT:
+		complete(loop, s, SW_EV_EXIT);
+		break;
+	case SW_WD_DONE_KILL:
+		complete(loop, s, SW_EV_KILL);
+		break;
+	case SW_WD_NONE:
+	case SW_WD_REFUSE:
+		break;
+	}
+}
+
+/* The report eventfd fired: the shared state word decides what it means. */
+static void on_report(struct sw_loop *loop, struct sw_stub *s)
+{
+	uint32_t st = __atomic_load_n(&s->page->state, __ATOMIC_ACQUIRE);
+	enum sw_wd_event ev;
+
+	if (st == SW_STATE_IN_KERN)
+		ev = SW_WD_EV_REPORT;
+	else if (st == SW_STATE_IN_CHILD)
+		ev = SW_WD_EV_NOISE;
+	else
+		ev = SW_WD_EV_BAD;
+
+	if (ev == SW_WD_EV_NOISE && !s->muted && s->wd.state != SW_WD_DEAD) {
+		/* A write that is not a report: mute the eventfd until the next
+		 * timer read, so a flooding stub cannot keep the monitor busy.
+		 * A real report made meanwhile is seen at that read. */
+		struct epoll_event e = { .events = EPOLLIN | EPOLLET |
+						   EPOLLONESHOT,
+					 .data.u64 = (uintptr_t)s | SW_TAG_REPORT };
+
+		if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, s->report_fd, &e) == 0) {
+			s->muted = true;
+			s->m_next = loop->muted;
+			loop->muted = s;
+		}
+	}
+	act(loop, s, sw_wd_step(&loop->wd, &s->wd, ev), st);
+}
+
+static int status_of(const siginfo_t *si)
+{
+	switch (si->si_code) {
+	case CLD_EXITED:
+		return (si->si_status & 0xff) << 8;
+	case CLD_DUMPED:
+		return (si->si_status & 0x7f) | 0x80;
+	default:
+		return si->si_status & 0x7f;
+	}
+}
+
+/* Reap a dead (or, with block, a dying) stub.  Returns 1 when reaped, 0 if
+ * it is still alive (non-blocking), or -errno. */
+int sw__reap(struct sw_stub *s, bool block)
+{
+	siginfo_t si;
+
+	if (s->reaped)
+		return 1;
+	for (;;) {
+		memset(&si, 0, sizeof(si));
+		if (waitid((idtype_t)P_PIDFD, (id_t)s->pidfd, &si,
+			   WEXITED | __WALL | (block ? 0 : WNOHANG)) == 0)
+			break;
+		if (errno != EINTR)
+			return -errno;
+	}
+	if (si.si_pid == 0)
+		return 0;
+	s->ev.status = status_of(&si);
+	s->reaped = true;
+	return 1;
+}
+
+static void on_death(struct sw_loop *loop, struct sw_stub *s)
+{
+	if (sw__reap(s, false) <= 0)
+		return;
+	/* Both fds leave the epoll set now: the pidfd stays readable and the
+	 * eventfd may still be held by the stub's own children. */
+	epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s->pidfd, NULL);
+	epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s->report_fd, NULL);
+	mute_remove(loop, s);
+	act(loop, s, sw_wd_step(&loop->wd, &s->wd, SW_WD_EV_DEATH), 0);
+}
+
+/* Give a muted eventfd back its events.  Its count is drained first (it is
+ * never read on the hot path, so it would report readable at once), then
+ * the state word is checked, since a report made while muted woke nobody. */
+static void unmute(struct sw_loop *loop, struct sw_stub *s)
+{
+	struct epoll_event e = { .events = EPOLLIN | EPOLLET,
+				 .data.u64 = (uintptr_t)s | SW_TAG_REPORT };
+	uint64_t count;
+
+	mute_remove(loop, s);
+	if (read(s->report_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		return;
+	if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, s->report_fd, &e) < 0)
+		return;
+	if (__atomic_load_n(&s->page->state, __ATOMIC_ACQUIRE) !=
+	    SW_STATE_IN_CHILD)
+		on_report(loop, s);
+}
+
+static void on_timer(struct sw_loop *loop, bool *ticked)
+{
+	uint64_t expirations, now;
+	struct sw_stub *s;
+
+	if (read(loop->tfd, &expirations, sizeof(expirations)) !=
+	    sizeof(expirations))
+		return; /* nothing to read: disarmed meanwhile */
+	sw_wd_tick(&loop->wd); /* one read, one tick, whatever the count */
+	*ticked = true;
+	loop->pending_ticks++;
+
+	now = sw__now_ns();
+	for (s = loop->q_tail; s && !s->stamped; s = s->q_prev) {
+		s->first_read_ns = now;
+		s->stamped = true;
+	}
+	while ((s = loop->q_head) && sw_wd_expired(&loop->wd, &s->wd))
+		act(loop, s, sw_wd_step(&loop->wd, &s->wd, SW_WD_EV_EXPIRE), 0);
+
+	while ((s = loop->muted))
+		unmute(loop, s);
+
+	if (loop->n_in_flight == 0 && loop->armed)
+		timer_set(loop, false);
+}
+
+/* One epoll_wait and its events.  Returns the number of events or -errno. */
+static int loop_poll(struct sw_loop *loop, int timeout, bool *ticked)
+{
+	struct epoll_event evs[BATCH];
+	bool timer = false;
+	int n, i;
+
+	n = epoll_wait(loop->epfd, evs, BATCH, timeout);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+
+	for (i = 0; i < n; i++) {
+		uint64_t d = evs[i].data.u64;
+
+		if (d == SW_TAG_TIMER)
+			timer = true;
+		else if ((d & SW_TAG_MASK) == SW_TAG_REPORT)
+			on_report(loop, (struct sw_stub *)(uintptr_t)d);
+	}
+	for (i = 0; i < n; i++) {
+		uint64_t d = evs[i].data.u64;
+
+		if (d != SW_TAG_TIMER && (d & SW_TAG_MASK) == SW_TAG_PIDFD)
+			on_death(loop, (struct sw_stub *)(uintptr_t)(d & ~(uint64_t)SW_TAG_MASK));
+	}
+	if (timer)
+		on_timer(loop, ticked);
+	return n;
+}
+
+/* ---- enter/leave: one wait or dispatch at a time ------------------------- */
+
+static int loop_enter(struct sw_loop *loop)
+{
+	int expected = 0;
+
+	if (loop->in_callback)
+		return -EBUSY;
+	if (!__atomic_compare_exchange_n(&loop->busy, &expected, 1, false,
+					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		return -EBUSY;
+	return 0;
+}
+
+static void loop_leave(struct sw_loop *loop)
+{
+	__atomic_store_n(&loop->busy, 0, __ATOMIC_RELEASE);
+}
+
+/* Take a pending completion out of the stub. */
+static int take_event(struct sw_stub *s, struct sw_event *ret_ev)
+{
+	s->pending = false;
+	if (s->ev.type == SW_EV_EXIT || s->ev.type == SW_EV_KILL)
+		s->delivered_end = true;
+	if (ret_ev)
+		*ret_ev = s->ev;
+	return s->ev.type;
+}
+
+/* Run the callbacks of stubs that completed.  The stub is not touched after
+ * its callback returns, so the callback may free it. */
+static int run_callbacks(struct sw_loop *loop, int *count)
+{
+	struct sw_stub *s;
+	int r = 0;
+
+	while (r >= 0 && (s = loop->done_head)) {
+		struct sw_event ev;
+		sw_event_fn fn = s->cb;
+		void *ud = s->userdata;
+
+		loop->done_head = s->d_next;
+		if (!loop->done_head)
+			loop->done_tail = NULL;
+		s->d_next = NULL;
+		s->on_done = false;
+		if (!fn || s->waited)
+			continue; /* callback cleared, or now waited on */
+		take_event(s, &ev);
+		loop->in_callback = true;
+		r = fn(s, &ev, ud);
+		loop->in_callback = false;
+		(*count)++;
+	}
+	return r < 0 ? r : 0;
+}
+
+static int run_tick_callback(struct sw_loop *loop)
+{
+	int r = 0;
+
+	if (!(loop->flags & SW_LOOP_TICK_EVENTS) || !loop->tick_cb) {
+		loop->pending_ticks = 0;
+		return 0;
+	}
+	while (r >= 0 && loop->pending_ticks) {
+		loop->pending_ticks--;
+		loop->in_callback = true;
+		r = loop->tick_cb(loop, loop->tick_userdata);
+		loop->in_callback = false;
+	}
+	return r < 0 ? r : 0;
+}
+
+/* ---- public: loop -------------------------------------------------------- */
+
+SW_EXPORT int sw_loop_new(const struct sw_loop_opts *opts,
+			  struct sw_loop **ret_loop)
+{
+	uint64_t tick = SW_TICK_NS_DEFAULT;
+	uint32_t stall = SW_STALL_TICKS_DEFAULT, div = SW_TIMER_DIV_DEFAULT;
+	unsigned flags = 0;
+	struct sw_loop *loop;
+	struct epoll_event e = { .events = EPOLLIN, .data.u64 = SW_TAG_TIMER };
+	void *guard;
+	int r;
+
+	if (!ret_loop)
+		return -EINVAL;
+	if (opts) {
+		if (opts->size < offsetof(struct sw_loop_opts, timer_div))
+			return -EINVAL;
+		if (opts->tick_ns)
+			tick = opts->tick_ns;
+		if (opts->stall_ticks)
+			stall = opts->stall_ticks;
+		if (opts->size >= offsetof(struct sw_loop_opts, flags) +
+					  sizeof(opts->flags)) {
+			if (opts->timer_div)
+				div = opts->timer_div;
+			flags = opts->flags;
+		}
+	}
+	if (stall > SW_STALL_TICKS_MAX || div < 2 || div > SW_TIMER_DIV_MAX ||
+	    tick % div || tick / div < SW_TIMER_NS_MIN ||
+	    tick > (uint64_t)INT64_MAX / ((uint64_t)stall + 1) ||
+	    (flags & ~SW_LOOP_TICK_EVENTS))
+		return -EINVAL;
+
+	loop = calloc(1, sizeof(*loop));
+	if (!loop)
+		return -ENOMEM;
+	loop->epfd = loop->tfd = -1;
+	loop->tick_ns = tick;
+	loop->stall_ticks = stall;
+	loop->timer_div = div;
+	loop->period_ns = tick / div;
+	loop->flags = flags;
+	sw_wd_init(&loop->wd, stall, div);
+
+	guard = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (guard == MAP_FAILED) {
+		r = -errno;
+		goto fail;
+	}
+	loop->fork_guard = guard;
+	if (madvise(guard, (size_t)sysconf(_SC_PAGESIZE), MADV_WIPEONFORK) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	loop->fork_guard[0] = 1;
+
+	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (loop->epfd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	loop->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (loop->tfd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->tfd, &e) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	*ret_loop = loop;
+	return 0;
+fail:
+	if (r == -EPERM || r == -EINVAL)
+		r = -ENOMEM; /* only resource failures can reach here */
+	sw_loop_free(loop);
+	return r;
+}
+
+SW_EXPORT struct sw_loop *sw_loop_free(struct sw_loop *loop)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+
+	if (!loop)
+		return NULL;
+	if (loop->in_callback || __atomic_load_n(&loop->busy, __ATOMIC_ACQUIRE))
+		return loop; /* refused: inside its own callback or wait */
+	while (loop->stubs) {
+		struct sw_stub *s = loop->stubs;
+
+		s->cb = NULL;
+		if (sw_stub_free(s))
+			sw__loop_remove_stub(loop, s); /* cannot happen; be safe */
+	}
+	if (loop->tfd >= 0)
+		close(loop->tfd);
+	if (loop->epfd >= 0)
+		close(loop->epfd);
+	if (loop->fork_guard)
+		munmap((void *)loop->fork_guard, pg);
+	free(loop);
+	return NULL;
+}
+
+SW_EXPORT int sw_loop_get_opts(const struct sw_loop *loop,
+			       struct sw_loop_opts *ret_opts)
+{
+	if (!loop || !ret_opts || ret_opts->size < sizeof(*ret_opts))
+		return -EINVAL;
+	ret_opts->tick_ns = loop->tick_ns;
+	ret_opts->stall_ticks = loop->stall_ticks;
+	ret_opts->timer_div = loop->timer_div;
+	ret_opts->flags = loop->flags;
+	return 0;
+}
+
+SW_EXPORT int sw_loop_get_fd(struct sw_loop *loop)
+{
+	if (!loop)
+		return -EINVAL;
+	if (sw_loop_forked(loop))
+		return -ECHILD;
+	return loop->epfd;
+}
+
+SW_EXPORT int sw_loop_count_stubs(const struct sw_loop *loop)
+{
+	return loop ? loop->nstubs : -EINVAL;
+}
+
+SW_EXPORT int sw_loop_count_in_flight(const struct sw_loop *loop)
+{
+	return loop ? loop->n_in_flight : -EINVAL;
+}
+
+SW_EXPORT int sw_loop_set_tick_callback(struct sw_loop *loop, sw_tick_fn fn,
+					void *userdata)
+{
+	if (!loop)
+		return -EINVAL;
+	loop->tick_cb = fn;
+	loop->tick_userdata = userdata;
+	return 0;
+}
+
+SW_EXPORT int sw_loop_dispatch(struct sw_loop *loop)
+{
+	int count = 0, r, n, rounds;
+	bool ticked = false;
+
+	if (!loop)
+		return -EINVAL;
+	if (sw_loop_forked(loop))
+		return -ECHILD;
+	r = loop_enter(loop);
+	if (r < 0)
+		return r;
+	/* Completions left by an earlier dispatch that a callback stopped. */
+	r = run_callbacks(loop, &count);
+	for (rounds = 0; r >= 0 && rounds < 4; rounds++) {
+		n = loop_poll(loop, 0, &ticked);
+		if (n < 0) {
+			r = n;
+			break;
+		}
+		r = run_callbacks(loop, &count);
+		if (r >= 0)
+			r = run_tick_callback(loop);
+		if (n < BATCH)
+			break;
+	}
+	loop_leave(loop);
+	return r < 0 ? r : count;
+}
+
+/* ---- public: the handshake ---------------------------------------------- */
+
+/* Put a stub in flight (spawn or resume). */
+int sw__stub_start(struct sw_loop *loop, struct sw_stub *s)
+{
+	enum sw_wd_event ev = SW_WD_EV_RESUME;
+	enum sw_wd_action a;
+	int r;
+
+	if (s->wd.state != SW_WD_IDLE)
+		return s->wd.state == SW_WD_RUNNING ? -EBUSY : 0;
+	if (!loop->armed) {
+		r = timer_set(loop, true);
+		if (r < 0)
+			return r;
+		ev = SW_WD_EV_RESUME_FRESH;
+	}
+	a = sw_wd_step(&loop->wd, &s->wd, ev);
+	if (a == SW_WD_REFUSE)
+		return -EBUSY;
+	queue_push(loop, s);
+	return 0;
+}
+
+SW_EXPORT int sw_stub_resume(struct sw_stub *s)
+{
+	struct sw_loop *loop;
+	int r;
+
+	if (!s)
+		return -EINVAL;
+	loop = __atomic_load_n(&s->loop, __ATOMIC_ACQUIRE);
+	if (!loop)
+		return -ENOLINK;
+	if (sw_loop_forked(loop))
+		return -ECHILD;
+	if (s->delivered_end)
+		return -ESRCH;
+	if (s->pending && s->ev.type == SW_EV_REPORT)
+		return -EBUSY;
+	r = sw__stub_start(loop, s);
+	if (r < 0 || s->wd.state != SW_WD_RUNNING)
+		return r; /* dying or dead: the wait reports it */
+	__atomic_store_n(&s->page->state, SW_STATE_IN_CHILD, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &s->page->state, FUTEX_WAKE, 1, NULL, NULL, 0);
+	return 0;
+}
+
+SW_EXPORT int sw_stub_wait(struct sw_stub *s, struct sw_event *ret_ev)
+{
+	struct sw_loop *loop;
+	int r, count = 0;
+
+	if (!s || !ret_ev)
+		return -EINVAL;
+	loop = __atomic_load_n(&s->loop, __ATOMIC_ACQUIRE);
+	if (!loop)
+		return -ENOLINK;
+	if (sw_loop_forked(loop))
+		return -ECHILD;
+	if (s->delivered_end)
+		return -ESRCH;
+	r = loop_enter(loop);
+	if (r < 0)
+		return r;
+	if (!s->pending && s->wd.state != SW_WD_RUNNING &&
+	    s->wd.state != SW_WD_KILLING) {
+		loop_leave(loop);
+		return -EALREADY;
+	}
+
+	s->waited = true;
+	done_remove(loop, s);
+	r = 0;
+	while (!s->pending) {
+		bool ticked = false;
+
+		r = loop_poll(loop, -1, &ticked);
+		if (r < 0)
+			break;
+		r = run_callbacks(loop, &count);
+		if (r < 0)
+			break;
+		if (ticked && (loop->flags & SW_LOOP_TICK_EVENTS) &&
+		    !s->pending && s->wd.state == SW_WD_RUNNING) {
+			r = SW_EV_TICK;
+			memset(ret_ev, 0, sizeof(*ret_ev));
+			ret_ev->type = SW_EV_TICK;
+			break;
+		}
+	}
+	if (s->pending)
+		r = take_event(s, ret_ev);
+	s->waited = false;
+	loop->pending_ticks = 0;
+	loop_leave(loop);
+	return r;
+}
+
+SW_EXPORT int sw_stub_run(struct sw_stub *s, struct sw_event *ret_ev)
+{
+	int r;
+
+	if (!ret_ev)
+		return -EINVAL;
+	r = sw_stub_resume(s);
+	if (r < 0)
+		return r;
+	return sw_stub_wait(s, ret_ev);
+}
+
+SW_EXPORT int sw_stub_kill(struct sw_stub *s, enum sw_kill_reason reason)
+{
+	struct sw_loop *loop;
+	enum sw_wd_event ev;
+
+	if (!s || (reason != SW_KILL_USER && reason != SW_KILL_PROTOCOL))
+		return -EINVAL;
+	loop = __atomic_load_n(&s->loop, __ATOMIC_ACQUIRE);
+	if (!loop)
+		return -ENOLINK;
+	if (sw_loop_forked(loop))
+		return -ECHILD;
+	if (s->wd.state == SW_WD_KILLING || s->wd.state == SW_WD_DEAD)
+		return -ESRCH;
+	ev = reason == SW_KILL_USER ? SW_WD_EV_KILL : SW_WD_EV_BAD;
+	/* A pending report is superseded by the kill. */
+	if (s->pending) {
+		s->pending = false;
+		done_remove(loop, s);
+	}
+	act(loop, s, sw_wd_step(&loop->wd, &s->wd, ev),
+	    __atomic_load_n(&s->page->state, __ATOMIC_RELAXED));
+	return 0;
+}
+
+/* ---- stubs joining and leaving the loop ---------------------------------- */
+
+int sw__loop_add_stub(struct sw_loop *loop, struct sw_stub *s)
+{
+	struct epoll_event e = { .events = EPOLLIN | EPOLLET,
+				 .data.u64 = (uintptr_t)s | SW_TAG_REPORT };
+
+	if (!s->reaped) {
+		if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, s->report_fd, &e) < 0)
+			return -errno;
+		e.events = EPOLLIN;
+		e.data.u64 = (uintptr_t)s | SW_TAG_PIDFD;
+		if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, s->pidfd, &e) < 0) {
+			int r = -errno;
+
+			epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s->report_fd, NULL);
+			return r;
+		}
+	}
+	s->l_prev = NULL;
+	s->l_next = loop->stubs;
+	if (loop->stubs)
+		loop->stubs->l_prev = s;
+	loop->stubs = s;
+	loop->nstubs++;
+	__atomic_store_n(&s->loop, loop, __ATOMIC_RELEASE);
+	return 0;
+}
+
+void sw__loop_remove_stub(struct sw_loop *loop, struct sw_stub *s)
+{
+	queue_remove(loop, s);
+	mute_remove(loop, s);
+	done_remove(loop, s);
+	if (!s->reaped && !sw_loop_forked(loop)) {
+		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s->report_fd, NULL);
+		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s->pidfd, NULL);
+	}
+	if (s->l_prev)
+		s->l_prev->l_next = s->l_next;
+	else
+		loop->stubs = s->l_next;
+	if (s->l_next)
+		s->l_next->l_prev = s->l_prev;
+	s->l_prev = s->l_next = NULL;
+	loop->nstubs--;
+	__atomic_store_n(&s->loop, NULL, __ATOMIC_RELEASE);
+}

@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Stubs: spawn (clone3 with CLONE_PIDFD and exit_signal 0), the shared page
+ * (a sealed memfd), the report eventfd, and their teardown.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+extern char **environ;
+
+#define SHM_DEFAULT (16u << 10)
+#define SHM_MAX     (64u << 20)
+
+uint64_t sw__now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int validate_spawn(const struct sw_spawn_opts *o, size_t *ret_size)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE), size;
+
+	if (o->size < sizeof(*o))
+		return -EINVAL;
+	if (!o->fn == !o->path)
+		return -EINVAL;
+	if (o->path && (!o->argv || !o->argv[0]))
+		return -EINVAL;
+	if (o->flags & ~(SW_SPAWN_KEEP_FDS | SW_SPAWN_PDEATHSIG))
+		return -EINVAL;
+	size = o->shm_size ? o->shm_size : SHM_DEFAULT;
+	if (size > SHM_MAX)
+		return -EINVAL;
+	if (size < sizeof(struct sw_page))
+		size = sizeof(struct sw_page);
+	*ret_size = (size + pg - 1) / pg * pg;
+	return 0;
+}
+
+static int make_page(size_t size, int *ret_fd, struct sw_page **ret_page)
+{
+	int fd, r;
+	void *p;
+
+	fd = memfd_create("stubwatch", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	/* Sealed so the stub cannot shrink it under the monitor (SIGBUS). */
+	if (ftruncate(fd, (off_t)size) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	*ret_fd = fd;
+	*ret_page = p;
+	return 0;
+}
+
+/* Close every fd from `lo` up except `keep` (-1: none). */
+static void close_from(unsigned lo, int keep)
+{
+	if (keep >= (int)lo) {
+		if ((unsigned)keep > lo)
+			syscall(SYS_close_range, lo, (unsigned)keep - 1, 0);
+		syscall(SYS_close_range, (unsigned)keep + 1, ~0u, 0);
+	} else {
+		syscall(SYS_close_range, lo, ~0u, 0);
+	}
+}
+
+/*
+ * The child, right after clone3.  A raw clone skips glibc's fork handlers,
+ * so only async-signal-safe calls from here on.
+ */
+__attribute__((noreturn)) static void child(const struct sw_spawn_opts *o,
+					     struct sw_page *page, int memfd,
+					     int efd, int errfd,
+					     char *const *envp)
+{
+	int e;
+
+	if (o->flags & SW_SPAWN_PDEATHSIG)
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (o->fn) {
+		if (!(o->flags & SW_SPAWN_KEEP_FDS))
+			close_from(3, efd);
+		else
+			close(memfd);
+		_exit(o->fn(page, o->arg));
+	}
+
+	/* exec: page on SW_EXEC_PAGE_FD, eventfd on SW_EXEC_REPORT_FD.  Move
+	 * them and the error pipe above the targets first, so that dup2
+	 * cannot clobber any of them. */
+	errfd = fcntl(errfd, F_DUPFD_CLOEXEC, 16);
+	memfd = fcntl(memfd, F_DUPFD_CLOEXEC, 16);
+	efd = fcntl(efd, F_DUPFD_CLOEXEC, 16);
+	if (errfd < 0)
+		_exit(127);
+	if (memfd < 0 || efd < 0 ||
+	    dup2(memfd, SW_EXEC_PAGE_FD) < 0 || dup2(efd, SW_EXEC_REPORT_FD) < 0)
+		goto fail;
+	/* Everything else closes at exec; the error pipe still works here. */
+	if (!(o->flags & SW_SPAWN_KEEP_FDS))
+		syscall(SYS_close_range, SW_EXEC_REPORT_FD + 1, ~0u,
+			CLOSE_RANGE_CLOEXEC);
+	execve(o->path, o->argv, envp);
+fail:
+	e = errno;
+	while (write(errfd, &e, sizeof(e)) < 0 && errno == EINTR)
+		;
+	_exit(127);
+}
+
+static void free_stub_mem(struct sw_stub *s)
+{
+	if (s->page)
+		munmap(s->page, s->shm_size);
+	if (s->report_fd >= 0)
+		close(s->report_fd);
+	if (s->pidfd >= 0)
+		close(s->pidfd);
+	free(s);
+}
+
+SW_EXPORT int sw_stub_spawn(struct sw_loop *loop,
+			    const struct sw_spawn_opts *opts,
+			    struct sw_stub **ret_stub)
+{
+	struct clone_args args = { 0 };
+	struct sw_stub *s;
+	int memfd = -1, pipefd[2] = { -1, -1 }, pidfd = -1, r, e;
+	size_t size;
+	pid_t pid;
+	ssize_t n;
+
+	if (!loop || !opts || !ret_stub)
+		return -EINVAL;
+	r = validate_spawn(opts, &size);
+	if (r < 0)
+		return r;
+	if (sw_loop_forked(loop))
+		return -ECHILD;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->pidfd = s->report_fd = -1;
+	s->shm_size = size;
+	r = make_page(size, &memfd, &s->page);
+	if (r < 0)
+		goto fail;
+	s->report_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->report_fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	s->page->magic = SW_PAGE_MAGIC;
+	s->page->abi = SW_PAGE_ABI;
+	s->page->size = (uint32_t)size;
+	s->page->report_fd = opts->fn ? s->report_fd : SW_EXEC_REPORT_FD;
+	__atomic_store_n(&s->page->state, SW_STATE_IN_CHILD, __ATOMIC_RELEASE);
+	if (opts->path && pipe2(pipefd, O_CLOEXEC) < 0) {
+		r = -errno;
+		goto fail;
+	}
+
+	args.flags = CLONE_PIDFD;
+	args.pidfd = (uint64_t)(uintptr_t)&pidfd;
+	args.exit_signal = 0; /* invisible to waitpid(-1) and SIGCHLD */
+	pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+	if (pid < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (pid == 0)
+		child(opts, s->page, memfd, s->report_fd, pipefd[1],
+		      opts->envp ? opts->envp : environ);
+
+	s->pid = pid;
+	s->pidfd = pidfd;
+	close(memfd);
+	memfd = -1;
+	if (opts->path) {
+		close(pipefd[1]);
+		pipefd[1] = -1;
+		do
+			n = read(pipefd[0], &e, sizeof(e));
+		while (n < 0 && errno == EINTR);
+		close(pipefd[0]);
+		pipefd[0] = -1;
+		if (n == sizeof(e)) {
+			r = -e;
+			sw__reap(s, true);
+			goto fail;
+		}
+	}
+	r = sw__loop_add_stub(loop, s);
+	if (r < 0)
+		goto fail_kill;
+	r = sw__stub_start(loop, s);
+	if (r < 0) {
+		sw__loop_remove_stub(loop, s);
+		goto fail_kill;
+	}
+	*ret_stub = s;
+	return 0;
+
+fail_kill:
+	syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
+	sw__reap(s, true);
+fail:
+	if (memfd >= 0)
+		close(memfd);
+	if (pipefd[0] >= 0)
+		close(pipefd[0]);
+	if (pipefd[1] >= 0)
+		close(pipefd[1]);
+	free_stub_mem(s);
+	return r;
+}
+
+SW_EXPORT struct sw_stub *sw_stub_free(struct sw_stub *s)
+{
+	struct sw_loop *loop;
+	bool forked = false;
+
+	if (!s)
+		return NULL;
+	loop = __atomic_load_n(&s->loop, __ATOMIC_ACQUIRE);
+	if (loop) {
+		if (s->waited)
+			return s; /* refused: the target of a running wait */
+		forked = sw_loop_forked(loop);
+		sw__loop_remove_stub(loop, s);
+	}
+	if (!s->reaped && !forked) {
+		syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
+		sw__reap(s, true);
+	}
+	free_stub_mem(s);
+	return NULL;
+}
+
+SW_EXPORT struct sw_page *sw_stub_page(struct sw_stub *s)
+{
+	return s ? s->page : NULL;
+}
+
+SW_EXPORT pid_t sw_stub_pid(const struct sw_stub *s)
+{
+	if (!s)
+		return -EINVAL;
+	return s->delivered_end ? -ESRCH : s->pid;
+}
+
+SW_EXPORT int sw_stub_pidfd(const struct sw_stub *s)
+{
+	if (!s)
+		return -EINVAL;
+	return s->delivered_end ? -ESRCH : s->pidfd;
+}
+
+SW_EXPORT struct sw_loop *sw_stub_loop(const struct sw_stub *s)
+{
+	return s ? __atomic_load_n(&s->loop, __ATOMIC_ACQUIRE) : NULL;
+}
+
+SW_EXPORT int sw_stub_set_callback(struct sw_stub *s, sw_event_fn fn,
+				   void *userdata)
+{
+	if (!s)
+		return -EINVAL;
+	s->cb = fn;
+	s->userdata = userdata;
+	return 0;
+}
+
+SW_EXPORT void *sw_stub_get_userdata(const struct sw_stub *s)
+{
+	return s ? s->userdata : NULL;
+}
+
+SW_EXPORT int sw_stub_detach(struct sw_stub *s)
+{
+	struct sw_loop *loop;
+
+	if (!s)
+		return -EINVAL;
+	loop = __atomic_load_n(&s->loop, __ATOMIC_ACQUIRE);
+	if (!loop)
+		return -ENOLINK;
+	if (sw_loop_forked(loop))
+		return -ECHILD;
+	if (s->waited || s->pending || s->wd.state == SW_WD_RUNNING ||
+	    s->wd.state == SW_WD_KILLING || loop->in_callback)
+		return -EBUSY;
+	sw__loop_remove_stub(loop, s);
+	return 0;
+}
+
+SW_EXPORT int sw_stub_attach(struct sw_stub *s, struct sw_loop *loop)
+{
+	struct sw_loop *cur;
+
+	if (!s || !loop)
+		return -EINVAL;
+	cur = __atomic_load_n(&s->loop, __ATOMIC_ACQUIRE);
+	if (cur)
+		return -EBUSY;
+	if (sw_loop_forked(loop))
+		return -ECHILD;
+	if (s->delivered_end)
+		return -ESRCH;
+	return sw__loop_add_stub(loop, s);
+}
