@@ -142,11 +142,14 @@ int sw_loop_new(const struct sw_loop_opts *opts, struct sw_loop **ret_loop);
 
 /*
  * Destroy a loop.  Stubs still attached to it are killed (SIGKILL), reaped
- * and freed.  Accepts NULL; returns NULL.
+ * and freed; in a child after fork they are only forgotten (they are not the
+ * child's).  Accepts NULL; returns NULL.  Refused while the loop is inside
+ * one of its callbacks or a wait: returns the loop unchanged.
  */
 struct sw_loop *sw_loop_free(struct sw_loop *loop);
 
-/* The loop's tick and stall limit in effect.  Errors: -EINVAL (NULL). */
+/* The loop's settings in effect.  Set ret_opts->size first.
+ * Errors: -EINVAL (NULL, or ret_opts->size too small). */
 int sw_loop_get_opts(const struct sw_loop *loop, struct sw_loop_opts *ret_opts);
 
 /*
@@ -260,7 +263,6 @@ struct sw_spawn_opts {
  *                  fn and path, path without argv, unknown flags,
  *                  shm_size over the limit;
  *         -ECHILD  loop used in a child after fork;
- *         -EBUSY   called from inside one of this loop's callbacks;
  *         -ENOMEM, -EMFILE, -ENFILE, -EAGAIN (clone3: process limits);
  *         -ENOSYS  the kernel lacks clone3 or pidfds;
  *         any execve() error (-ENOENT, -EACCES, -ENOEXEC, ...) in exec mode,
@@ -272,7 +274,8 @@ int sw_stub_spawn(struct sw_loop *loop, const struct sw_spawn_opts *opts,
 /*
  * Free a stub.  A live stub is killed with SIGKILL and reaped first (this
  * blocks only until the kernel has torn it down).  Accepts NULL; returns
- * NULL.  Refused while the stub's loop is inside this stub's callback:
+ * NULL.  Safe from inside the stub's own callback.  Refused while the stub is
+ * the target of a running sw_stub_wait() (from another stub's callback):
  * returns the stub unchanged (check with sw_stub_free(s) == NULL).
  */
 struct sw_stub *sw_stub_free(struct sw_stub *stub);
@@ -316,7 +319,8 @@ int sw_stub_run(struct sw_stub *stub, struct sw_event *ret_ev);
  * a bad value in the page).  The kill completes like a watchdog kill: as an
  * SW_EV_KILL from the next wait or dispatch, once the stub is reaped.
  *
- * Errors: -EINVAL (NULL, bad reason), -ESRCH (already dead or reaped),
+ * Errors: -EINVAL (NULL, or reason not USER/PROTOCOL), -ESRCH (already
+ *         being killed, dead or reaped),
  *         -ENOLINK (detached), -ECHILD (after fork).
  */
 int sw_stub_kill(struct sw_stub *stub, enum sw_kill_reason reason);
