@@ -51,10 +51,12 @@ extern "C" {
  * request/report protocol (and, in a UML-style stub, its signal stack).
  *
  * The monitor writes magic, abi, size and report_fd once, before the stub
- * starts.  After that the monitor reads only `state`, and treats whatever it
- * finds there as untrusted: any value other than SW_STATE_IN_KERN and
- * SW_STATE_IN_CHILD is a protocol violation and the stub is killed with
- * SW_KILL_PROTOCOL.  The monitor never trusts magic/abi/size/report_fd back.
+ * starts.  After that the monitor reads only `state` and `stub_cpu`, and
+ * treats whatever it finds there as untrusted: a `state` other than
+ * SW_STATE_IN_KERN and SW_STATE_IN_CHILD is a protocol violation and the
+ * stub is killed with SW_KILL_PROTOCOL; a false `stub_cpu` can only make the
+ * monitor's adaptive polling worse for that stub.  The monitor never trusts
+ * magic/abi/size/report_fd back.
  *
  * ABI rules: fields are only ever appended inside the 64-byte header (using
  * `reserved`); a layout change that is not an append bumps SW_PAGE_ABI.
@@ -67,6 +69,10 @@ extern "C" {
 #define SW_STATE_IN_KERN  1u /* the stub has reported; the monitor runs   */
 #define SW_STATE_IN_CHILD 2u /* the monitor has resumed the stub; it runs */
 
+/* Bits of sw_page.polling, written by the monitor. */
+#define SW_POLL_SPINNING 1u /* it spins on `state`: no eventfd write needed */
+#define SW_POLL_CPU      2u /* write stub_cpu at each report (RDTSCP works) */
+
 /* File descriptors an exec'd stub finds open (see sw_spawn_opts.path). */
 #define SW_EXEC_PAGE_FD   3 /* the sealed memfd holding the shared page */
 #define SW_EXEC_REPORT_FD 4 /* the report eventfd                       */
@@ -77,7 +83,9 @@ struct sw_page {
 	uint32_t size;      /* bytes shared, header included               */
 	uint32_t state;     /* SW_STATE_*: the futex word                  */
 	int32_t report_fd;  /* the stub's fd number of its report eventfd  */
-	uint32_t reserved[11];
+	uint32_t polling;   /* monitor: SW_POLL_* bits                     */
+	int32_t stub_cpu;   /* stub: the CPU it reported from (if asked)   */
+	uint32_t reserved[9];
 	/* payload follows at offset SW_PAGE_PAYLOAD */
 };
 
@@ -102,7 +110,18 @@ struct sw_loop_opts {
 	uint32_t timer_div;    /* the loop's one timerfd fires every T/timer_div;
 	                          default 2, at least 2 (see below)             */
 	unsigned flags;        /* SW_LOOP_*                                     */
+	uint32_t poll_max_ns;  /* SW_LOOP_ADAPTIVE_POLL: the budget's ceiling;
+	                          default 50 us, at most 1 ms                   */
 };
+
+/* Adaptive polling (opt-in): before sleeping in epoll_wait, spin on the
+ * stub's state word for up to a budget that adapts per stub, as KVM's
+ * halt_poll_ns does: it grows when a report came soon after the spin gave
+ * up, shrinks when the stub took long, and is never used when the stub last
+ * reported from the monitor's own CPU (spinning there only delays it).  A
+ * report seen while spinning costs neither side a wake-up: the stub skips its
+ * eventfd write.  It spends CPU to cut cross-CPU round trips; see bench/. */
+#define SW_LOOP_ADAPTIVE_POLL (1u << 1)
 
 /* sw_stub_wait() also returns SW_EV_TICK for each timer read during the wait
  * (every T/timer_div), so that a monitor can preempt the stub it waits on
@@ -118,6 +137,8 @@ struct sw_loop_opts {
 #define SW_TIMER_NS_MIN        1000ull
 #define SW_STALL_TICKS_MAX     1000000u
 #define SW_TIMER_DIV_MAX       1000000u
+#define SW_POLL_MAX_NS_DEFAULT 50000u
+#define SW_POLL_MAX_NS_MAX     1000000u
 
 /*
  * Create a loop: one epoll fd and one timerfd.  opts may be NULL (defaults).
@@ -397,6 +418,23 @@ static inline long sw__syscall6(long nr, long a, long b, long c, long d,
 
 #define SW__FUTEX_WAIT 0
 
+/* The current CPU without a system call: RDTSCP's TSC_AUX holds it on
+ * Linux/x86_64.  Called only when the monitor has checked that the CPU has
+ * RDTSCP (SW_POLL_CPU); -1 on other architectures. */
+static inline int32_t sw__cpu(void)
+{
+#if defined(__x86_64__)
+	uint32_t lo, hi, aux;
+
+	__asm__ volatile("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux));
+	(void)lo;
+	(void)hi;
+	return (int32_t)(aux & 0xfff);
+#else
+	return -1;
+#endif
+}
+
 /*
  * Report: publish IN_KERN, then wake the monitor through the eventfd.  The
  * report's contents must be written to the payload before this call.
@@ -405,9 +443,16 @@ static inline void sw_stub_report(struct sw_page *page)
 {
 	static const uint64_t one = 1;
 
-	__atomic_store_n(&page->state, SW_STATE_IN_KERN, __ATOMIC_RELEASE);
-	sw__syscall6(SW__NR_write, page->report_fd, (long)&one, sizeof(one), 0,
-		     0, 0);
+	if (__atomic_load_n(&page->polling, __ATOMIC_RELAXED) & SW_POLL_CPU)
+		page->stub_cpu = sw__cpu();
+	/* Sequentially consistent store and load: against the monitor's store
+	 * of polling = 0 then load of state, one of the two sides sees the
+	 * other, so a report is never left without a wake-up. */
+	__atomic_store_n(&page->state, SW_STATE_IN_KERN, __ATOMIC_SEQ_CST);
+	if (!(__atomic_load_n(&page->polling, __ATOMIC_SEQ_CST) &
+	      SW_POLL_SPINNING))
+		sw__syscall6(SW__NR_write, page->report_fd, (long)&one,
+			     sizeof(one), 0, 0, 0);
 }
 
 /* Sleep until the monitor resumes the stub (state IN_CHILD). */

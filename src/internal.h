@@ -36,6 +36,7 @@ struct sw_stub {
 	/* stubs muted after an eventfd write without a report */
 	struct sw_stub *m_next;
 	bool muted;
+	uint32_t noise;          /* eventfd writes since its last report      */
 
 	/* all stubs of the loop */
 	struct sw_stub *l_prev, *l_next;
@@ -51,6 +52,11 @@ struct sw_stub {
 
 	sw_event_fn cb;
 	void *userdata;
+
+	/* adaptive polling (SW_LOOP_ADAPTIVE_POLL) */
+	uint32_t poll_ns;        /* current budget, 0: do not spin            */
+	bool poll_now;           /* spin in this wait                         */
+	bool poll_measure;       /* cross-CPU: time this wait to adapt        */
 };
 
 struct sw_loop {
@@ -63,6 +69,8 @@ struct sw_loop {
 	uint32_t stall_ticks;
 	uint32_t timer_div;
 	unsigned flags;
+	uint32_t poll_max_ns;
+	bool cpu_hint;                /* stubs can tell their CPU (RDTSCP)   */
 
 	volatile uint8_t *fork_guard; /* MADV_WIPEONFORK page: 0 in a child */
 	int busy;                     /* a wait or dispatch runs (atomic)   */
@@ -85,7 +93,15 @@ static inline bool sw_loop_forked(const struct sw_loop *loop)
 	return loop->fork_guard[0] == 0;
 }
 
+/* poll.c */
+void sw__poll_init(struct sw_loop *loop);
+void sw__poll_decide(struct sw_loop *loop, struct sw_stub *s);
+bool sw__poll_spin(struct sw_loop *loop, struct sw_stub *s, uint64_t t0);
+void sw__poll_adapt(struct sw_loop *loop, struct sw_stub *s, bool hit,
+		    uint64_t t0);
+
 /* loop.c */
+void sw__on_report(struct sw_loop *loop, struct sw_stub *s);
 int sw__loop_add_stub(struct sw_loop *loop, struct sw_stub *s);
 void sw__loop_remove_stub(struct sw_loop *loop, struct sw_stub *s);
 int sw__stub_start(struct sw_loop *loop, struct sw_stub *s);

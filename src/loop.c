@@ -21,6 +21,7 @@
 #include "internal.h"
 
 #define BATCH 32
+#define NOISE_MUTE 8 /* eventfd writes without a report before a mute */
 
 /* ---- the in-flight queue (resume order = deadline order) -------------- */
 
@@ -184,8 +185,9 @@ static void act(struct sw_loop *loop, struct sw_stub *s,
 	}
 }
 
-/* The report eventfd fired: the shared state word decides what it means. */
-static void on_report(struct sw_loop *loop, struct sw_stub *s)
+/* The report eventfd fired (or a spin saw the state word change): the
+ * shared state word decides what it means. */
+void sw__on_report(struct sw_loop *loop, struct sw_stub *s)
 {
 	uint32_t st = __atomic_load_n(&s->page->state, __ATOMIC_ACQUIRE);
 	enum sw_wd_event ev;
@@ -197,8 +199,12 @@ static void on_report(struct sw_loop *loop, struct sw_stub *s)
 	else
 		ev = SW_WD_EV_BAD;
 
-	if (ev == SW_WD_EV_NOISE && !s->muted && s->wd.state != SW_WD_DEAD) {
-		/* A write that is not a report: mute the eventfd until the next
+	if (ev == SW_WD_EV_REPORT)
+		s->noise = 0;
+	if (ev == SW_WD_EV_NOISE && ++s->noise >= NOISE_MUTE && !s->muted &&
+	    s->wd.state != SW_WD_DEAD) {
+		/* Writes that are not reports (one can be a leftover, after an
+		 * attach; many are a flood): mute the eventfd until the next
 		 * timer read, so a flooding stub cannot keep the monitor busy.
 		 * A real report made meanwhile is seen at that read. */
 		struct epoll_event e = { .events = EPOLLIN | EPOLLET |
@@ -277,7 +283,7 @@ static void unmute(struct sw_loop *loop, struct sw_stub *s)
 		return;
 	if (__atomic_load_n(&s->page->state, __ATOMIC_ACQUIRE) !=
 	    SW_STATE_IN_CHILD)
-		on_report(loop, s);
+		sw__on_report(loop, s);
 }
 
 static void on_timer(struct sw_loop *loop, bool *ticked)
@@ -324,7 +330,7 @@ static int loop_poll(struct sw_loop *loop, int timeout, bool *ticked)
 		if (d == SW_TAG_TIMER)
 			timer = true;
 		else if ((d & SW_TAG_MASK) == SW_TAG_REPORT)
-			on_report(loop, (struct sw_stub *)(uintptr_t)d);
+			sw__on_report(loop, (struct sw_stub *)(uintptr_t)d);
 	}
 	for (i = 0; i < n; i++) {
 		uint64_t d = evs[i].data.u64;
@@ -420,6 +426,7 @@ SW_EXPORT int sw_loop_new(const struct sw_loop_opts *opts,
 	uint64_t tick = SW_TICK_NS_DEFAULT;
 	uint32_t stall = SW_STALL_TICKS_DEFAULT, div = SW_TIMER_DIV_DEFAULT;
 	unsigned flags = 0;
+	uint32_t poll_max = SW_POLL_MAX_NS_DEFAULT;
 	struct sw_loop *loop;
 	struct epoll_event e = { .events = EPOLLIN, .data.u64 = SW_TAG_TIMER };
 	void *guard;
@@ -440,11 +447,16 @@ SW_EXPORT int sw_loop_new(const struct sw_loop_opts *opts,
 				div = opts->timer_div;
 			flags = opts->flags;
 		}
+		if (opts->size >= offsetof(struct sw_loop_opts, poll_max_ns) +
+					  sizeof(opts->poll_max_ns) &&
+		    opts->poll_max_ns)
+			poll_max = opts->poll_max_ns;
 	}
 	if (stall > SW_STALL_TICKS_MAX || div < 2 || div > SW_TIMER_DIV_MAX ||
 	    tick % div || tick / div < SW_TIMER_NS_MIN ||
 	    tick > (uint64_t)INT64_MAX / ((uint64_t)stall + 1) ||
-	    (flags & ~SW_LOOP_TICK_EVENTS))
+	    poll_max > SW_POLL_MAX_NS_MAX ||
+	    (flags & ~(SW_LOOP_TICK_EVENTS | SW_LOOP_ADAPTIVE_POLL)))
 		return -EINVAL;
 
 	loop = calloc(1, sizeof(*loop));
@@ -456,6 +468,8 @@ SW_EXPORT int sw_loop_new(const struct sw_loop_opts *opts,
 	loop->timer_div = div;
 	loop->period_ns = tick / div;
 	loop->flags = flags;
+	loop->poll_max_ns = poll_max;
+	sw__poll_init(loop);
 	sw_wd_init(&loop->wd, stall, div);
 
 	guard = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE,
@@ -528,6 +542,7 @@ SW_EXPORT int sw_loop_get_opts(const struct sw_loop *loop,
 	ret_opts->stall_ticks = loop->stall_ticks;
 	ret_opts->timer_div = loop->timer_div;
 	ret_opts->flags = loop->flags;
+	ret_opts->poll_max_ns = loop->poll_max_ns;
 	return 0;
 }
 
@@ -633,6 +648,8 @@ SW_EXPORT int sw_stub_resume(struct sw_stub *s)
 	r = sw__stub_start(loop, s);
 	if (r < 0 || s->wd.state != SW_WD_RUNNING)
 		return r; /* dying or dead: the wait reports it */
+	if (loop->flags & SW_LOOP_ADAPTIVE_POLL)
+		sw__poll_decide(loop, s);
 	__atomic_store_n(&s->page->state, SW_STATE_IN_CHILD, __ATOMIC_RELEASE);
 	syscall(SYS_futex, &s->page->state, FUTEX_WAKE, 1, NULL, NULL, 0);
 	return 0;
@@ -642,6 +659,8 @@ SW_EXPORT int sw_stub_wait(struct sw_stub *s, struct sw_event *ret_ev)
 {
 	struct sw_loop *loop;
 	int r, count = 0;
+	uint64_t t0 = 0;
+	bool hit = false;
 
 	if (!s || !ret_ev)
 		return -EINVAL;
@@ -663,6 +682,10 @@ SW_EXPORT int sw_stub_wait(struct sw_stub *s, struct sw_event *ret_ev)
 
 	s->waited = true;
 	done_remove(loop, s);
+	if (s->poll_measure && !s->pending) {
+		t0 = sw__now_ns();
+		hit = s->poll_now && sw__poll_spin(loop, s, t0);
+	}
 	r = 0;
 	while (!s->pending) {
 		bool ticked = false;
@@ -681,6 +704,9 @@ SW_EXPORT int sw_stub_wait(struct sw_stub *s, struct sw_event *ret_ev)
 			break;
 		}
 	}
+	if (s->poll_measure && s->pending && s->ev.type == SW_EV_REPORT)
+		sw__poll_adapt(loop, s, hit, t0);
+	s->poll_measure = false;
 	if (s->pending)
 		r = take_event(s, ret_ev);
 	s->waited = false;

@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Adaptive polling (SW_LOOP_ADAPTIVE_POLL).  A cross-CPU round trip costs a
+ * sleep and an inter-processor wake-up, not system calls; a short spin on
+ * the state word before epoll_wait saves both.  The budget adapts per stub,
+ * as KVM's halt_poll_ns does, and is never spent when the stub last reported
+ * from the monitor's CPU: there the spin would only keep it from running.
+ */
+#include <sched.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
+#include "internal.h"
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield" ::: "memory");
+#endif
+}
+
+void sw__poll_init(struct sw_loop *loop)
+{
+#if defined(__x86_64__)
+	unsigned a, b, c, d;
+
+	/* CPUID 0x80000001 EDX bit 27: RDTSCP, which stubs use to say which
+	 * CPU they reported from. */
+	loop->cpu_hint = __get_cpuid(0x80000001, &a, &b, &c, &d) &&
+			 (d & (1u << 27));
+#else
+	loop->cpu_hint = false;
+#endif
+}
+
+static uint32_t budget_start(const struct sw_loop *loop)
+{
+	uint32_t start = loop->poll_max_ns / 16;
+
+	return start < 1000 ? 1000 : start;
+}
+
+/* At resume: spin in this wait?  Only across CPUs, only with a budget. */
+void sw__poll_decide(struct sw_loop *loop, struct sw_stub *s)
+{
+	int32_t cpu = __atomic_load_n(&s->page->stub_cpu, __ATOMIC_RELAXED);
+	bool cross;
+
+	cross = loop->cpu_hint && cpu >= 0 && cpu != sched_getcpu();
+	s->poll_measure = cross;
+	s->poll_now = cross && s->poll_ns > 0;
+	__atomic_store_n(&s->page->polling,
+			 (loop->cpu_hint ? SW_POLL_CPU : 0) |
+				 (s->poll_now ? SW_POLL_SPINNING : 0),
+			 __ATOMIC_RELAXED); /* published by the IN_CHILD store */
+}
+
+/* Spin on the state word until it leaves IN_CHILD or the budget is spent.
+ * Returns true if the wait was settled while spinning. */
+bool sw__poll_spin(struct sw_loop *loop, struct sw_stub *s, uint64_t t0)
+{
+	uint32_t *state = &s->page->state;
+	unsigned i;
+
+	for (i = 1;; i++) {
+		if (__atomic_load_n(state, __ATOMIC_ACQUIRE) != SW_STATE_IN_CHILD)
+			break;
+		cpu_relax();
+		if (!(i & 31) && sw__now_ns() - t0 >= s->poll_ns) {
+			/* Give up: from now on the stub must write its eventfd.
+			 * Then look once more, since it may have reported
+			 * while still seeing SW_POLL_SPINNING. */
+			__atomic_store_n(&s->page->polling,
+					 s->page->polling & ~SW_POLL_SPINNING,
+					 __ATOMIC_SEQ_CST);
+			if (__atomic_load_n(state, __ATOMIC_SEQ_CST) ==
+			    SW_STATE_IN_CHILD)
+				return false;
+			break;
+		}
+	}
+	sw__on_report(loop, s);
+	return s->pending;
+}
+
+/* After a cross-CPU wait that ended in a report: grow the budget if the
+ * report came soon after the spin gave up, shrink it if the stub took long. */
+void sw__poll_adapt(struct sw_loop *loop, struct sw_stub *s, bool hit,
+		    uint64_t t0)
+{
+	uint64_t took;
+
+	if (hit)
+		return;
+	took = sw__now_ns() - t0;
+	if (took <= loop->poll_max_ns) {
+		uint32_t grown = s->poll_ns ? s->poll_ns * 2 : budget_start(loop);
+
+		s->poll_ns = grown < loop->poll_max_ns ? grown
+						       : loop->poll_max_ns;
+	} else {
+		s->poll_ns /= 2;
+		if (s->poll_ns < budget_start(loop))
+			s->poll_ns = 0;
+	}
+}
