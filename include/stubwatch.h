@@ -51,12 +51,14 @@ extern "C" {
  * request/report protocol (and, in a UML-style stub, its signal stack).
  *
  * The monitor writes magic, abi, size and report_fd once, before the stub
- * starts.  After that the monitor reads only `state` and `stub_cpu`, and
- * treats whatever it finds there as untrusted: a `state` other than
- * SW_STATE_IN_KERN and SW_STATE_IN_CHILD is a protocol violation and the
- * stub is killed with SW_KILL_PROTOCOL; a false `stub_cpu` can only make the
- * monitor's adaptive polling worse for that stub.  The monitor never trusts
- * magic/abi/size/report_fd back.
+ * starts, and `monitor` at each resume.  It reads back only `state` and
+ * `stub_cpu`, and treats whatever it finds there as untrusted: a `state`
+ * other than SW_STATE_IN_KERN and SW_STATE_IN_CHILD is a protocol violation
+ * and the stub is killed with SW_KILL_PROTOCOL; a false `stub_cpu` can only
+ * make the monitor's adaptive polling worse for that stub.  A stub that
+ * skips its eventfd write while SW_MON_SLEEPING is set only gets itself
+ * killed by the watchdog.  The monitor never trusts magic, abi, size,
+ * report_fd or monitor back.
  *
  * ABI rules: fields are only ever appended inside the 64-byte header (using
  * `reserved`); a layout change that is not an append bumps SW_PAGE_ABI.
@@ -69,9 +71,10 @@ extern "C" {
 #define SW_STATE_IN_KERN  1u /* the stub has reported; the monitor runs   */
 #define SW_STATE_IN_CHILD 2u /* the monitor has resumed the stub; it runs */
 
-/* Bits of sw_page.polling, written by the monitor. */
-#define SW_POLL_SPINNING 1u /* it spins on `state`: no eventfd write needed */
-#define SW_POLL_CPU      2u /* write stub_cpu at each report (RDTSCP works) */
+/* Bits of sw_page.monitor, written by the monitor. */
+#define SW_MON_SLEEPING 1u /* it sleeps (or is about to) in epoll_wait: a
+                              report must write the eventfd to wake it     */
+#define SW_MON_WANT_CPU 2u /* write stub_cpu at each report (RDTSCP works) */
 
 /* File descriptors an exec'd stub finds open (see sw_spawn_opts.path). */
 #define SW_EXEC_PAGE_FD   3 /* the sealed memfd holding the shared page */
@@ -83,7 +86,7 @@ struct sw_page {
 	uint32_t size;      /* bytes shared, header included               */
 	uint32_t state;     /* SW_STATE_*: the futex word                  */
 	int32_t report_fd;  /* the stub's fd number of its report eventfd  */
-	uint32_t polling;   /* monitor: SW_POLL_* bits                     */
+	uint32_t monitor;   /* SW_MON_* bits                               */
 	int32_t stub_cpu;   /* stub: the CPU it reported from (if asked)   */
 	uint32_t reserved[9];
 	/* payload follows at offset SW_PAGE_PAYLOAD */
@@ -108,19 +111,19 @@ struct sw_loop_opts {
 	uint64_t tick_ns;      /* watchdog tick T; default 1 s                  */
 	uint32_t stall_ticks;  /* N: kill after N..N+1 ticks of silence; def. 5 */
 	uint32_t timer_div;    /* the loop's one timerfd fires every T/timer_div;
-	                          default 2, at least 2 (see below)             */
+	                          default 4, at least 2 (see below)             */
 	unsigned flags;        /* SW_LOOP_*                                     */
 	uint32_t poll_max_ns;  /* SW_LOOP_ADAPTIVE_POLL: the budget's ceiling;
 	                          default 50 us, at most 1 ms                   */
 };
 
-/* Adaptive polling (opt-in): before sleeping in epoll_wait, spin on the
- * stub's state word for up to a budget that adapts per stub, as KVM's
- * halt_poll_ns does: it grows when a report came soon after the spin gave
- * up, shrinks when the stub took long, and is never used when the stub last
- * reported from the monitor's own CPU (spinning there only delays it).  A
- * report seen while spinning costs neither side a wake-up: the stub skips its
- * eventfd write.  It spends CPU to cut cross-CPU round trips; see bench/. */
+/* Adaptive polling (opt-in, used by sw_stub_run()): before sleeping in
+ * epoll_wait, spin on the stub's state word for up to a budget that adapts
+ * per stub, as KVM's halt_poll_ns does: it grows when a report came soon
+ * after the spin gave up, shrinks when the stub took long, and is never used
+ * when the stub last reported from the monitor's own CPU (spinning there
+ * only delays it).  A report seen while spinning costs neither side a
+ * wake-up.  It spends CPU to cut cross-CPU round trips; see bench/. */
 #define SW_LOOP_ADAPTIVE_POLL (1u << 1)
 
 /* sw_stub_wait() also returns SW_EV_TICK for each timer read during the wait
@@ -130,7 +133,7 @@ struct sw_loop_opts {
 
 #define SW_TICK_NS_DEFAULT     1000000000ull
 #define SW_STALL_TICKS_DEFAULT 5u
-#define SW_TIMER_DIV_DEFAULT   2u
+#define SW_TIMER_DIV_DEFAULT   4u
 /* Limits: tick_ns / timer_div >= SW_TIMER_NS_MIN (and divides evenly);
  * 1 <= stall_ticks <= SW_STALL_TICKS_MAX; 2 <= timer_div <= SW_TIMER_DIV_MAX;
  * tick_ns * (stall_ticks + 1) must fit in int64_t nanoseconds. */
@@ -148,10 +151,13 @@ struct sw_loop_opts {
  * always killed by (stall_ticks + 1) * tick_ns, counted from the later of its
  * resume and its last valid report, as long as the loop's thread is waiting
  * or dispatching.  A stopped or descheduled monitor accrues stall time more
- * slowly, never faster.  Nothing reads the clock on the handshake path:
- * the timer runs every T/timer_div, the first timer read after a resume is
+ * slowly, never faster.  Nothing reads the clock on the handshake path
+ * (unless SW_LOOP_ADAPTIVE_POLL, which reads it through the vDSO): the timer
+ * runs every T/k (k = timer_div), the first timer read after a resume is
  * never counted (it may hold expirations from before the resume), and the
- * stub is killed on the read that makes N*timer_div + 1 counted reads.  The
+ * stub is killed on the read that makes N*k + 1 counted reads.  So with a
+ * promptly scheduled monitor the kill lands in (N*T, N*T + 2*T/k]: the
+ * default k = 4 leaves half a tick of slack under the (N+1)*T bound.  The
  * timer is disarmed after a read that finds nothing in flight, so an idle
  * loop does not wake its host.
  *
@@ -235,7 +241,13 @@ enum sw_event_type {
 
 struct sw_event {
 	enum sw_event_type type;
-	int status;                /* waitpid()-style status (EXIT and KILL)  */
+	/* EXIT and KILL: waitpid()-style status.  -1 if another process reaped
+	 * the stub first and the kernel (before 6.15) cannot tell its status:
+	 * possible only for exec'd stubs, since execve() resets exit_signal to
+	 * SIGCHLD and so exposes them to a host's waitpid(-1) or SIGCHLD =
+	 * SIG_IGN.  Stubs that run a function keep exit_signal 0 and are
+	 * immune. */
+	int status;
 	struct sw_kill_info kill;  /* KILL only                               */
 };
 
@@ -275,7 +287,7 @@ struct sw_spawn_opts {
 /*
  * Spawn a stub attached to `loop`, with clone3(CLONE_PIDFD) and
  * exit_signal 0, so no waitpid(-1) and no SIGCHLD = SIG_IGN in the host can
- * reap it.  The stub starts in flight (state IN_CHILD): its first report,
+ * reap it (an exec'd stub loses that at execve(); see sw_event.status).  The stub starts in flight (state IN_CHILD): its first report,
  * death or stall ends the first sw_stub_wait().
  *
  * On failure nothing is left behind: no fd, no child, no mapping.
@@ -309,11 +321,12 @@ struct sw_loop *sw_stub_loop(const struct sw_stub *stub); /* NULL: detached */
 
 /*
  * Hand control to the stub: state IN_CHILD, FUTEX_WAKE.  Starts its stall
- * accounting.  Does not wait.  Resuming a stub that has died (its death not
- * yet collected) succeeds: the next wait returns its EXIT.
+ * accounting.  Does not wait.  Resuming a stub that has died but whose
+ * death the loop has not seen yet succeeds: the next wait returns its EXIT.
  *
- * Errors: -EINVAL (NULL), -EBUSY (already in flight, or a completion is
- *         pending), -ENOLINK (detached from any loop), -ESRCH (reaped),
+ * Errors: -EINVAL (NULL), -EBUSY (already in flight, or a completion, even
+ *         an EXIT or KILL, is pending: collect it with sw_stub_wait()),
+ *         -ENOLINK (detached from any loop), -ESRCH (its end delivered),
  *         -ECHILD (after fork), -ENOMEM (arming the timer).
  */
 int sw_stub_resume(struct sw_stub *stub);
@@ -332,7 +345,14 @@ int sw_stub_resume(struct sw_stub *stub);
  */
 int sw_stub_wait(struct sw_stub *stub, struct sw_event *ret_ev);
 
-/* sw_stub_resume() then sw_stub_wait(): one round trip. Errors: theirs. */
+/*
+ * sw_stub_resume() then sw_stub_wait(): one round trip, and the fast one.
+ * Since the wait follows at once, the stub is told the monitor is not yet
+ * asleep; the wait looks at the state word before it sleeps, and a stub that
+ * has already reported (it ran first, on the monitor's CPU) is taken without
+ * an epoll_wait and without an eventfd write, as UML's futex wait does.
+ * Errors: theirs.
+ */
 int sw_stub_run(struct sw_stub *stub, struct sw_event *ret_ev);
 
 /*
@@ -420,7 +440,7 @@ static inline long sw__syscall6(long nr, long a, long b, long c, long d,
 
 /* The current CPU without a system call: RDTSCP's TSC_AUX holds it on
  * Linux/x86_64.  Called only when the monitor has checked that the CPU has
- * RDTSCP (SW_POLL_CPU); -1 on other architectures. */
+ * RDTSCP (SW_MON_WANT_CPU); -1 on other architectures. */
 static inline int32_t sw__cpu(void)
 {
 #if defined(__x86_64__)
@@ -436,21 +456,23 @@ static inline int32_t sw__cpu(void)
 }
 
 /*
- * Report: publish IN_KERN, then wake the monitor through the eventfd.  The
- * report's contents must be written to the payload before this call.
+ * Report: publish IN_KERN, then, if the monitor sleeps, wake it through the
+ * eventfd.  The report's contents must be written to the payload before
+ * this call.
  */
 static inline void sw_stub_report(struct sw_page *page)
 {
 	static const uint64_t one = 1;
 
-	if (__atomic_load_n(&page->polling, __ATOMIC_RELAXED) & SW_POLL_CPU)
+	if (__atomic_load_n(&page->monitor, __ATOMIC_RELAXED) & SW_MON_WANT_CPU)
 		page->stub_cpu = sw__cpu();
-	/* Sequentially consistent store and load: against the monitor's store
-	 * of polling = 0 then load of state, one of the two sides sees the
-	 * other, so a report is never left without a wake-up. */
+	/* Sequentially consistent store then load, against the monitor's
+	 * store of SW_MON_SLEEPING then load of state: at least one side sees
+	 * the other, so a report never goes without a wake-up.  A monitor
+	 * that is not sleeping finds the state word without one. */
 	__atomic_store_n(&page->state, SW_STATE_IN_KERN, __ATOMIC_SEQ_CST);
-	if (!(__atomic_load_n(&page->polling, __ATOMIC_SEQ_CST) &
-	      SW_POLL_SPINNING))
+	if (__atomic_load_n(&page->monitor, __ATOMIC_SEQ_CST) &
+	    SW_MON_SLEEPING)
 		sw__syscall6(SW__NR_write, page->report_fd, (long)&one,
 			     sizeof(one), 0, 0, 0);
 }

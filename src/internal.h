@@ -57,6 +57,7 @@ struct sw_stub {
 	uint32_t poll_ns;        /* current budget, 0: do not spin            */
 	bool poll_now;           /* spin in this wait                         */
 	bool poll_measure;       /* cross-CPU: time this wait to adapt        */
+	bool quiet;              /* resumed by sw_stub_run: look before sleep */
 };
 
 struct sw_loop {
@@ -95,8 +96,8 @@ static inline bool sw_loop_forked(const struct sw_loop *loop)
 
 /* poll.c */
 void sw__poll_init(struct sw_loop *loop);
-void sw__poll_decide(struct sw_loop *loop, struct sw_stub *s);
-bool sw__poll_spin(struct sw_loop *loop, struct sw_stub *s, uint64_t t0);
+uint32_t sw__poll_decide(struct sw_loop *loop, struct sw_stub *s, bool quiet);
+bool sw__poll_spin(struct sw_stub *s, uint64_t t0);
 void sw__poll_adapt(struct sw_loop *loop, struct sw_stub *s, bool hit,
 		    uint64_t t0);
 

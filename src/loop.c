@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
@@ -232,8 +233,37 @@ static int status_of(const siginfo_t *si)
 	}
 }
 
-/* Reap a dead (or, with block, a dying) stub.  Returns 1 when reaped, 0 if
- * it is still alive (non-blocking), or -errno. */
+/* PIDFD_GET_INFO (Linux 6.13) and its PIDFD_INFO_EXIT (6.15), which older
+ * uapi headers lack: the first published struct pidfd_info, 64 bytes. */
+struct sw_pidfd_info {
+	uint64_t mask;
+	uint64_t cgroupid;
+	uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid,
+		fsgid;
+	int32_t exit_code;
+};
+#define SW_PIDFD_GET_INFO  _IOWR(0xFF, 11, struct sw_pidfd_info)
+#define SW_PIDFD_INFO_EXIT (1ull << 3)
+
+/*
+ * The stub was reaped by someone else.  An exec'd stub can be: execve()
+ * resets exit_signal to SIGCHLD, so a host's waitpid(-1) or SIGCHLD =
+ * SIG_IGN sees it.  The pidfd still knows its wait status on Linux 6.15+;
+ * before that it is lost (-1).
+ */
+static int stolen_status(int pidfd)
+{
+	struct sw_pidfd_info info = { .mask = SW_PIDFD_INFO_EXIT };
+
+	if (ioctl(pidfd, SW_PIDFD_GET_INFO, &info) == 0 &&
+	    (info.mask & SW_PIDFD_INFO_EXIT))
+		return info.exit_code;
+	return -1;
+}
+
+/* Reap a dead (or, with block, a dying) stub.  Returns 1 when reaped (or
+ * found reaped by someone else), 0 if it is still alive (non-blocking), or
+ * -errno. */
 int sw__reap(struct sw_stub *s, bool block)
 {
 	siginfo_t si;
@@ -245,6 +275,11 @@ int sw__reap(struct sw_stub *s, bool block)
 		if (waitid((idtype_t)P_PIDFD, (id_t)s->pidfd, &si,
 			   WEXITED | __WALL | (block ? 0 : WNOHANG)) == 0)
 			break;
+		if (errno == ECHILD) {
+			s->ev.status = stolen_status(s->pidfd);
+			s->reaped = true;
+			return 1;
+		}
 		if (errno != EINTR)
 			return -errno;
 	}
@@ -629,9 +664,16 @@ int sw__stub_start(struct sw_loop *loop, struct sw_stub *s)
 	return 0;
 }
 
-SW_EXPORT int sw_stub_resume(struct sw_stub *s)
+/*
+ * Resume.  quiet: a wait follows at once (sw_stub_run), so the stub is told
+ * the monitor is not asleep, and that wait sets SW_MON_SLEEPING only if it
+ * has to sleep.  Otherwise the monitor counts as asleep: the host may be
+ * polling the loop's fd.
+ */
+static int resume(struct sw_stub *s, bool quiet)
 {
 	struct sw_loop *loop;
+	uint32_t mon;
 	int r;
 
 	if (!s)
@@ -643,16 +685,50 @@ SW_EXPORT int sw_stub_resume(struct sw_stub *s)
 		return -ECHILD;
 	if (s->delivered_end)
 		return -ESRCH;
-	if (s->pending && s->ev.type == SW_EV_REPORT)
-		return -EBUSY;
+	if (s->pending)
+		return -EBUSY; /* collect it first */
 	r = sw__stub_start(loop, s);
 	if (r < 0 || s->wd.state != SW_WD_RUNNING)
 		return r; /* dying or dead: the wait reports it */
+	mon = quiet ? 0 : SW_MON_SLEEPING;
+	s->quiet = quiet;
 	if (loop->flags & SW_LOOP_ADAPTIVE_POLL)
-		sw__poll_decide(loop, s);
+		mon |= sw__poll_decide(loop, s, quiet);
+	/* Published to the stub by the release store of IN_CHILD. */
+	__atomic_store_n(&s->page->monitor, mon, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->page->state, SW_STATE_IN_CHILD, __ATOMIC_RELEASE);
 	syscall(SYS_futex, &s->page->state, FUTEX_WAKE, 1, NULL, NULL, 0);
 	return 0;
+}
+
+SW_EXPORT int sw_stub_resume(struct sw_stub *s)
+{
+	return resume(s, false);
+}
+
+/*
+ * The first look of a wait after a quiet resume: spin if the poll budget
+ * says so, then announce the sleep and look once more.  Returns true when
+ * the stub's state word has left IN_CHILD, so there is no need to sleep.
+ */
+static bool look_before_sleep(struct sw_loop *loop, struct sw_stub *s,
+			      uint64_t *t0, bool *hit)
+{
+	uint32_t *state = &s->page->state;
+
+	s->quiet = false;
+	if (s->poll_measure) {
+		*t0 = sw__now_ns();
+		*hit = s->poll_now && sw__poll_spin(s, *t0);
+		if (*hit)
+			return true;
+	} else if (__atomic_load_n(state, __ATOMIC_ACQUIRE) !=
+		   SW_STATE_IN_CHILD) {
+		return true;
+	}
+	__atomic_store_n(&s->page->monitor,
+			 s->page->monitor | SW_MON_SLEEPING, __ATOMIC_SEQ_CST);
+	return __atomic_load_n(state, __ATOMIC_SEQ_CST) != SW_STATE_IN_CHILD;
 }
 
 SW_EXPORT int sw_stub_wait(struct sw_stub *s, struct sw_event *ret_ev)
@@ -682,10 +758,9 @@ SW_EXPORT int sw_stub_wait(struct sw_stub *s, struct sw_event *ret_ev)
 
 	s->waited = true;
 	done_remove(loop, s);
-	if (s->poll_measure && !s->pending) {
-		t0 = sw__now_ns();
-		hit = s->poll_now && sw__poll_spin(loop, s, t0);
-	}
+	if (s->quiet && !s->pending && s->wd.state == SW_WD_RUNNING &&
+	    look_before_sleep(loop, s, &t0, &hit))
+		sw__on_report(loop, s);
 	r = 0;
 	while (!s->pending) {
 		bool ticked = false;
@@ -721,7 +796,7 @@ SW_EXPORT int sw_stub_run(struct sw_stub *s, struct sw_event *ret_ev)
 
 	if (!ret_ev)
 		return -EINVAL;
-	r = sw_stub_resume(s);
+	r = resume(s, true);
 	if (r < 0)
 		return r;
 	return sw_stub_wait(s, ret_ev);
@@ -740,6 +815,11 @@ SW_EXPORT int sw_stub_kill(struct sw_stub *s, enum sw_kill_reason reason)
 	if (sw_loop_forked(loop))
 		return -ECHILD;
 	if (s->wd.state == SW_WD_KILLING || s->wd.state == SW_WD_DEAD)
+		return -ESRCH;
+	/* Dead already, its death not yet seen: collect it (a zombie takes a
+	 * signal without complaint, so pidfd_send_signal cannot tell). */
+	on_death(loop, s);
+	if (s->wd.state == SW_WD_DEAD)
 		return -ESRCH;
 	ev = reason == SW_KILL_USER ? SW_WD_EV_KILL : SW_WD_EV_BAD;
 	/* A pending report is superseded by the kill. */

@@ -43,47 +43,36 @@ static uint32_t budget_start(const struct sw_loop *loop)
 	return start < 1000 ? 1000 : start;
 }
 
-/* At resume: spin in this wait?  Only across CPUs, only with a budget. */
-void sw__poll_decide(struct sw_loop *loop, struct sw_stub *s)
+/* At resume: spin in the wait that follows?  Only across CPUs, only with a
+ * budget, only when that wait follows at once (quiet).  Returns the bits of
+ * sw_page.monitor that polling needs. */
+uint32_t sw__poll_decide(struct sw_loop *loop, struct sw_stub *s, bool quiet)
 {
 	int32_t cpu = __atomic_load_n(&s->page->stub_cpu, __ATOMIC_RELAXED);
 	bool cross;
 
-	cross = loop->cpu_hint && cpu >= 0 && cpu != sched_getcpu();
+	if (!loop->cpu_hint)
+		return 0;
+	cross = quiet && cpu >= 0 && cpu != sched_getcpu();
 	s->poll_measure = cross;
 	s->poll_now = cross && s->poll_ns > 0;
-	__atomic_store_n(&s->page->polling,
-			 (loop->cpu_hint ? SW_POLL_CPU : 0) |
-				 (s->poll_now ? SW_POLL_SPINNING : 0),
-			 __ATOMIC_RELAXED); /* published by the IN_CHILD store */
+	return SW_MON_WANT_CPU;
 }
 
 /* Spin on the state word until it leaves IN_CHILD or the budget is spent.
- * Returns true if the wait was settled while spinning. */
-bool sw__poll_spin(struct sw_loop *loop, struct sw_stub *s, uint64_t t0)
+ * Returns true if it left IN_CHILD. */
+bool sw__poll_spin(struct sw_stub *s, uint64_t t0)
 {
 	uint32_t *state = &s->page->state;
 	unsigned i;
 
 	for (i = 1;; i++) {
 		if (__atomic_load_n(state, __ATOMIC_ACQUIRE) != SW_STATE_IN_CHILD)
-			break;
+			return true;
 		cpu_relax();
-		if (!(i & 31) && sw__now_ns() - t0 >= s->poll_ns) {
-			/* Give up: from now on the stub must write its eventfd.
-			 * Then look once more, since it may have reported
-			 * while still seeing SW_POLL_SPINNING. */
-			__atomic_store_n(&s->page->polling,
-					 s->page->polling & ~SW_POLL_SPINNING,
-					 __ATOMIC_SEQ_CST);
-			if (__atomic_load_n(state, __ATOMIC_SEQ_CST) ==
-			    SW_STATE_IN_CHILD)
-				return false;
-			break;
-		}
+		if (!(i & 31) && sw__now_ns() - t0 >= s->poll_ns)
+			return false;
 	}
-	sw__on_report(loop, s);
-	return s->pending;
 }
 
 /* After a cross-CPU wait that ended in a report: grow the budget if the

@@ -75,6 +75,14 @@ static int make_page(size_t size, int *ret_fd, struct sw_page **ret_page)
 		close(fd);
 		return r;
 	}
+	/* No child inherits the mapping: a stub must reach no other stub's
+	 * page, so each one maps its own from the memfd (see child()). */
+	if (madvise(p, size, MADV_DONTFORK) < 0) {
+		r = -errno;
+		munmap(p, size);
+		close(fd);
+		return r;
+	}
 	*ret_fd = fd;
 	*ret_page = p;
 	return 0;
@@ -92,24 +100,39 @@ static void close_from(unsigned lo, int keep)
 	}
 }
 
+static __attribute__((noreturn)) void child_fail(int errfd)
+{
+	int e = errno;
+
+	while (write(errfd, &e, sizeof(e)) < 0 && errno == EINTR)
+		;
+	_exit(127);
+}
+
 /*
  * The child, right after clone3.  A raw clone skips glibc's fork handlers,
- * so only async-signal-safe calls from here on.
+ * so only async-signal-safe calls from here on.  Setup errors go back to the
+ * parent through errfd; a clean setup closes it (at exec, or before fn).
  */
 __attribute__((noreturn)) static void child(const struct sw_spawn_opts *o,
-					     struct sw_page *page, int memfd,
-					     int efd, int errfd,
+					     struct sw_page *page, size_t size,
+					     int memfd, int efd, int errfd,
 					     char *const *envp)
 {
-	int e;
-
-	if (o->flags & SW_SPAWN_PDEATHSIG)
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if ((o->flags & SW_SPAWN_PDEATHSIG) && prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		child_fail(errfd);
 	if (o->fn) {
-		if (!(o->flags & SW_SPAWN_KEEP_FDS))
-			close_from(3, efd);
-		else
+		/* Pages are MADV_DONTFORK: map this stub's own, at the address
+		 * the monitor uses, which is free in the child. */
+		if (mmap(page, size, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED_NOREPLACE, memfd, 0) != page)
+			child_fail(errfd);
+		if (!(o->flags & SW_SPAWN_KEEP_FDS)) {
+			close_from(3, efd); /* the memfd and errfd too */
+		} else {
 			close(memfd);
+			close(errfd);
+		}
 		_exit(o->fn(page, o->arg));
 	}
 
@@ -117,23 +140,19 @@ __attribute__((noreturn)) static void child(const struct sw_spawn_opts *o,
 	 * them and the error pipe above the targets first, so that dup2
 	 * cannot clobber any of them. */
 	errfd = fcntl(errfd, F_DUPFD_CLOEXEC, 16);
-	memfd = fcntl(memfd, F_DUPFD_CLOEXEC, 16);
-	efd = fcntl(efd, F_DUPFD_CLOEXEC, 16);
 	if (errfd < 0)
 		_exit(127);
+	memfd = fcntl(memfd, F_DUPFD_CLOEXEC, 16);
+	efd = fcntl(efd, F_DUPFD_CLOEXEC, 16);
 	if (memfd < 0 || efd < 0 ||
 	    dup2(memfd, SW_EXEC_PAGE_FD) < 0 || dup2(efd, SW_EXEC_REPORT_FD) < 0)
-		goto fail;
+		child_fail(errfd);
 	/* Everything else closes at exec; the error pipe still works here. */
 	if (!(o->flags & SW_SPAWN_KEEP_FDS))
 		syscall(SYS_close_range, SW_EXEC_REPORT_FD + 1, ~0u,
 			CLOSE_RANGE_CLOEXEC);
 	execve(o->path, o->argv, envp);
-fail:
-	e = errno;
-	while (write(errfd, &e, sizeof(e)) < 0 && errno == EINTR)
-		;
-	_exit(127);
+	child_fail(errfd);
 }
 
 static void free_stub_mem(struct sw_stub *s)
@@ -183,8 +202,12 @@ SW_EXPORT int sw_stub_spawn(struct sw_loop *loop,
 	s->page->abi = SW_PAGE_ABI;
 	s->page->size = (uint32_t)size;
 	s->page->report_fd = opts->fn ? s->report_fd : SW_EXEC_REPORT_FD;
+	/* The stub starts in flight and its first report is collected by a
+	 * plain sw_stub_wait() or a dispatch: it must write the eventfd. */
+	s->page->monitor = SW_MON_SLEEPING;
+	s->page->stub_cpu = -1;
 	__atomic_store_n(&s->page->state, SW_STATE_IN_CHILD, __ATOMIC_RELEASE);
-	if (opts->path && pipe2(pipefd, O_CLOEXEC) < 0) {
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
 		r = -errno;
 		goto fail;
 	}
@@ -198,26 +221,26 @@ SW_EXPORT int sw_stub_spawn(struct sw_loop *loop,
 		goto fail;
 	}
 	if (pid == 0)
-		child(opts, s->page, memfd, s->report_fd, pipefd[1],
+		child(opts, s->page, size, memfd, s->report_fd, pipefd[1],
 		      opts->envp ? opts->envp : environ);
 
 	s->pid = pid;
 	s->pidfd = pidfd;
 	close(memfd);
 	memfd = -1;
-	if (opts->path) {
-		close(pipefd[1]);
-		pipefd[1] = -1;
-		do
-			n = read(pipefd[0], &e, sizeof(e));
-		while (n < 0 && errno == EINTR);
-		close(pipefd[0]);
-		pipefd[0] = -1;
-		if (n == sizeof(e)) {
-			r = -e;
-			sw__reap(s, true);
-			goto fail;
-		}
+	/* Wait for the child's setup: EOF when it exec'd or is about to run
+	 * fn, an errno if it failed (then it has exited). */
+	close(pipefd[1]);
+	pipefd[1] = -1;
+	do
+		n = read(pipefd[0], &e, sizeof(e));
+	while (n < 0 && errno == EINTR);
+	close(pipefd[0]);
+	pipefd[0] = -1;
+	if (n == sizeof(e)) {
+		r = -e;
+		sw__reap(s, true);
+		goto fail;
 	}
 	r = sw__loop_add_stub(loop, s);
 	if (r < 0)
