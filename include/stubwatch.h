@@ -76,9 +76,14 @@ extern "C" {
                               report must write the eventfd to wake it     */
 #define SW_MON_WANT_CPU 2u /* write stub_cpu at each report (RDTSCP works) */
 
-/* File descriptors an exec'd stub finds open (see sw_spawn_opts.path). */
-#define SW_EXEC_PAGE_FD   3 /* the sealed memfd holding the shared page */
-#define SW_EXEC_REPORT_FD 4 /* the report eventfd                       */
+/* File descriptors a stub finds open.  Its report eventfd is always on
+ * SW_STUB_REPORT_FD (unless SW_SPAWN_KEEP_FDS in fn mode, where it keeps the
+ * monitor's number: read sw_page.report_fd), so that one seccomp filter
+ * allowing write() on that fd fits every stub.  An exec'd stub also finds
+ * the page's memfd on SW_EXEC_PAGE_FD. */
+#define SW_EXEC_PAGE_FD    3
+#define SW_STUB_REPORT_FD  4
+#define SW_EXEC_REPORT_FD  SW_STUB_REPORT_FD /* the same, by its old name */
 
 struct sw_page {
 	uint32_t magic;     /* SW_PAGE_MAGIC                               */
@@ -191,17 +196,19 @@ int sw_loop_get_fd(struct sw_loop *loop);
  * Handle everything that is ready, without blocking: reports, deaths and
  * watchdog ticks.  For each stub that completes (reported, exited, killed)
  * its callback runs if it has one; otherwise the result stays pending for
- * sw_stub_wait().  Returns the number of callbacks invoked.
+ * sw_stub_wait().  The tick callback runs once if there were timer reads.
+ * Returns the number of stub callbacks invoked.
  *
  * Errors: -EINVAL (NULL), -ECHILD (after fork), -EBUSY (called from inside
- *         one of this loop's callbacks), or an error returned by a callback,
- *         which stops the dispatch (the remaining completions stay pending
- *         and are delivered by the next dispatch).
+ *         one of this loop's callbacks, or while a wait runs), or the first
+ *         negative value a callback returned: every completion is still
+ *         delivered (none is left queued behind the error).
  */
 int sw_loop_dispatch(struct sw_loop *loop);
 
-/* With SW_LOOP_TICK_EVENTS: called from sw_loop_dispatch() once per timer
- * read.  NULL to clear.  Errors: -EINVAL (NULL loop). */
+/* With SW_LOOP_TICK_EVENTS: called from sw_loop_dispatch() when it read the
+ * timer (once per dispatch however many reads).  NULL to clear.
+ * Errors: -EINVAL (NULL loop). */
 typedef int (*sw_tick_fn)(struct sw_loop *loop, void *userdata);
 int sw_loop_set_tick_callback(struct sw_loop *loop, sw_tick_fn fn,
 			      void *userdata);
@@ -279,7 +286,8 @@ struct sw_spawn_opts {
 
 /* Keep the monitor's other fds open in the child.  By default every fd but
  * 0, 1, 2 and the stub's own is closed before fn runs or the exec, so that a
- * stub can reach no other stub's page or eventfd. */
+ * stub can reach no other stub's page or eventfd.  (Pages are never
+ * inherited as mappings: each child maps only its own.) */
 #define SW_SPAWN_KEEP_FDS  (1u << 0)
 /* SIGKILL the stub when the spawning thread exits (PR_SET_PDEATHSIG). */
 #define SW_SPAWN_PDEATHSIG (1u << 1)
@@ -340,8 +348,14 @@ int sw_stub_resume(struct sw_stub *stub);
  * Errors: -EINVAL (NULL), -EALREADY (not in flight and nothing pending:
  *         resume it first), -EBUSY (the stub is attached to a loop in use
  *         by another wait, or called from inside a callback), -ENOLINK
- *         (detached), -ESRCH (reaped), -ECHILD (after fork), or an error
- *         of epoll_wait(2) other than EINTR.
+ *         (detached), -ESRCH (its end delivered), -ECHILD (after fork), an
+ *         error of epoll_wait(2) other than EINTR, or the negative value a
+ *         callback of another stub returned during the wait (this stub
+ *         stays in flight, or its completion pending: wait again).
+ *
+ * With SW_LOOP_TICK_EVENTS it returns SW_EV_TICK once per timer read while
+ * the stub runs; a read made in the wait that ended with the stub's report
+ * is owed, and the next wait on a running stub returns it at once.
  */
 int sw_stub_wait(struct sw_stub *stub, struct sw_event *ret_ev);
 

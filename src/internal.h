@@ -87,6 +87,8 @@ struct sw_loop {
 	sw_tick_fn tick_cb;
 	void *tick_userdata;
 	uint64_t pending_ticks;       /* timer reads not yet told to tick_cb */
+	bool tick_owed;               /* a read a wait could not return      */
+	uint64_t harvest_ns;          /* next non-blocking look (fast path)  */
 };
 
 static inline bool sw_loop_forked(const struct sw_loop *loop)

@@ -408,14 +408,16 @@ static int take_event(struct sw_stub *s, struct sw_event *ret_ev)
 	return s->ev.type;
 }
 
-/* Run the callbacks of stubs that completed.  The stub is not touched after
- * its callback returns, so the callback may free it. */
+/* Run the callbacks of stubs that completed, all of them even if one
+ * fails (a completion left queued would not make the loop's fd readable
+ * again); return the first error.  The stub is not touched after its
+ * callback returns, so the callback may free it. */
 static int run_callbacks(struct sw_loop *loop, int *count)
 {
 	struct sw_stub *s;
-	int r = 0;
+	int r = 0, e;
 
-	while (r >= 0 && (s = loop->done_head)) {
+	while ((s = loop->done_head)) {
 		struct sw_event ev;
 		sw_event_fn fn = s->cb;
 		void *ud = s->userdata;
@@ -429,11 +431,13 @@ static int run_callbacks(struct sw_loop *loop, int *count)
 			continue; /* callback cleared, or now waited on */
 		take_event(s, &ev);
 		loop->in_callback = true;
-		r = fn(s, &ev, ud);
+		e = fn(s, &ev, ud);
 		loop->in_callback = false;
 		(*count)++;
+		if (e < 0 && r == 0)
+			r = e;
 	}
-	return r < 0 ? r : 0;
+	return r;
 }
 
 static int run_tick_callback(struct sw_loop *loop)
@@ -444,8 +448,10 @@ static int run_tick_callback(struct sw_loop *loop)
 		loop->pending_ticks = 0;
 		return 0;
 	}
-	while (r >= 0 && loop->pending_ticks) {
-		loop->pending_ticks--;
+	if (loop->pending_ticks) {
+		/* One call however many reads: ticks that piled up while the
+		 * host was away are one late tick, not a burst. */
+		loop->pending_ticks = 0;
 		loop->in_callback = true;
 		r = loop->tick_cb(loop, loop->tick_userdata);
 		loop->in_callback = false;
@@ -612,7 +618,7 @@ SW_EXPORT int sw_loop_set_tick_callback(struct sw_loop *loop, sw_tick_fn fn,
 
 SW_EXPORT int sw_loop_dispatch(struct sw_loop *loop)
 {
-	int count = 0, r, n, rounds;
+	int count = 0, r, e, n, rounds;
 	bool ticked = false;
 
 	if (!loop)
@@ -622,17 +628,18 @@ SW_EXPORT int sw_loop_dispatch(struct sw_loop *loop)
 	r = loop_enter(loop);
 	if (r < 0)
 		return r;
-	/* Completions left by an earlier dispatch that a callback stopped. */
+	/* Completions made by sw_stub_kill() or during another wait. */
 	r = run_callbacks(loop, &count);
-	for (rounds = 0; r >= 0 && rounds < 4; rounds++) {
+	for (rounds = 0; rounds < 4; rounds++) {
 		n = loop_poll(loop, 0, &ticked);
 		if (n < 0) {
-			r = n;
+			r = r ? r : n;
 			break;
 		}
-		r = run_callbacks(loop, &count);
-		if (r >= 0)
-			r = run_tick_callback(loop);
+		e = run_callbacks(loop, &count);
+		r = r ? r : e;
+		e = run_tick_callback(loop);
+		r = r ? r : e;
 		if (n < BATCH)
 			break;
 	}
@@ -707,6 +714,26 @@ SW_EXPORT int sw_stub_resume(struct sw_stub *s)
 }
 
 /*
+ * A wait settled without epoll_wait reads no timer and sees no death, so
+ * once per timer period the loop looks at its epoll set without blocking:
+ * the other stubs' watchdogs and deaths, and the preemption tick, go on.
+ * The clock is read through the vDSO, no system call.
+ */
+static int harvest(struct sw_loop *loop, bool *ticked, int *count)
+{
+	uint64_t now = sw__now_ns();
+	int r;
+
+	if (now < loop->harvest_ns)
+		return 0;
+	loop->harvest_ns = now + loop->period_ns;
+	r = loop_poll(loop, 0, ticked);
+	if (r < 0)
+		return r;
+	return run_callbacks(loop, count);
+}
+
+/*
  * The first look of a wait after a quiet resume: spin if the poll budget
  * says so, then announce the sleep and look once more.  Returns true when
  * the stub's state word has left IN_CHILD, so there is no need to sleep.
@@ -736,7 +763,7 @@ SW_EXPORT int sw_stub_wait(struct sw_stub *s, struct sw_event *ret_ev)
 	struct sw_loop *loop;
 	int r, count = 0;
 	uint64_t t0 = 0;
-	bool hit = false;
+	bool hit = false, ticked = false;
 
 	if (!s || !ret_ev)
 		return -EINVAL;
@@ -755,16 +782,33 @@ SW_EXPORT int sw_stub_wait(struct sw_stub *s, struct sw_event *ret_ev)
 		loop_leave(loop);
 		return -EALREADY;
 	}
+	if (loop->tick_owed && s->wd.state == SW_WD_RUNNING && !s->pending) {
+		/* A timer read that an earlier wait could not return, because
+		 * its report won: the stub's quantum is over already. */
+		loop->tick_owed = false;
+		memset(ret_ev, 0, sizeof(*ret_ev));
+		ret_ev->type = SW_EV_TICK;
+		loop_leave(loop);
+		return SW_EV_TICK;
+	}
 
 	s->waited = true;
 	done_remove(loop, s);
 	if (s->quiet && !s->pending && s->wd.state == SW_WD_RUNNING &&
-	    look_before_sleep(loop, s, &t0, &hit))
+	    look_before_sleep(loop, s, &t0, &hit)) {
 		sw__on_report(loop, s);
+		r = harvest(loop, &ticked, &count);
+		if (r < 0) {
+			/* Another stub's callback failed: say so now; this
+			 * stub's report stays pending for the next wait. */
+			s->waited = false;
+			loop_leave(loop);
+			return r;
+		}
+	}
 	r = 0;
 	while (!s->pending) {
-		bool ticked = false;
-
+		ticked = false;
 		r = loop_poll(loop, -1, &ticked);
 		if (r < 0)
 			break;
@@ -782,8 +826,12 @@ SW_EXPORT int sw_stub_wait(struct sw_stub *s, struct sw_event *ret_ev)
 	if (s->poll_measure && s->pending && s->ev.type == SW_EV_REPORT)
 		sw__poll_adapt(loop, s, hit, t0);
 	s->poll_measure = false;
-	if (s->pending)
+	if (s->pending) {
 		r = take_event(s, ret_ev);
+		if (ticked && (loop->flags & SW_LOOP_TICK_EVENTS) &&
+		    s->ev.type == SW_EV_REPORT)
+			loop->tick_owed = true;
+	}
 	s->waited = false;
 	loop->pending_ticks = 0;
 	loop_leave(loop);
@@ -794,8 +842,16 @@ SW_EXPORT int sw_stub_run(struct sw_stub *s, struct sw_event *ret_ev)
 {
 	int r;
 
-	if (!ret_ev)
+	struct sw_loop *loop;
+
+	if (!s || !ret_ev)
 		return -EINVAL;
+	/* Refuse what the wait would refuse before resuming: a quiet resume
+	 * that no wait follows would leave the stub without a wake-up. */
+	loop = __atomic_load_n(&s->loop, __ATOMIC_ACQUIRE);
+	if (loop && !sw_loop_forked(loop) &&
+	    (loop->in_callback || __atomic_load_n(&loop->busy, __ATOMIC_ACQUIRE)))
+		return -EBUSY;
 	r = resume(s, true);
 	if (r < 0)
 		return r;

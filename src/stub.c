@@ -128,7 +128,14 @@ __attribute__((noreturn)) static void child(const struct sw_spawn_opts *o,
 			 MAP_SHARED | MAP_FIXED_NOREPLACE, memfd, 0) != page)
 			child_fail(errfd);
 		if (!(o->flags & SW_SPAWN_KEEP_FDS)) {
-			close_from(3, efd); /* the memfd and errfd too */
+			/* The eventfd on SW_STUB_REPORT_FD, as in exec mode,
+			 * so that one seccomp filter fits every stub. */
+			if (efd != SW_STUB_REPORT_FD &&
+			    dup2(efd, SW_STUB_REPORT_FD) < 0)
+				child_fail(errfd);
+			if (efd < 3 && efd != SW_STUB_REPORT_FD)
+				close(efd);
+			close_from(3, SW_STUB_REPORT_FD); /* memfd, errfd too */
 		} else {
 			close(memfd);
 			close(errfd);
@@ -136,7 +143,7 @@ __attribute__((noreturn)) static void child(const struct sw_spawn_opts *o,
 		_exit(o->fn(page, o->arg));
 	}
 
-	/* exec: page on SW_EXEC_PAGE_FD, eventfd on SW_EXEC_REPORT_FD.  Move
+	/* exec: page on SW_EXEC_PAGE_FD, eventfd on SW_STUB_REPORT_FD.  Move
 	 * them and the error pipe above the targets first, so that dup2
 	 * cannot clobber any of them. */
 	errfd = fcntl(errfd, F_DUPFD_CLOEXEC, 16);
@@ -145,11 +152,11 @@ __attribute__((noreturn)) static void child(const struct sw_spawn_opts *o,
 	memfd = fcntl(memfd, F_DUPFD_CLOEXEC, 16);
 	efd = fcntl(efd, F_DUPFD_CLOEXEC, 16);
 	if (memfd < 0 || efd < 0 ||
-	    dup2(memfd, SW_EXEC_PAGE_FD) < 0 || dup2(efd, SW_EXEC_REPORT_FD) < 0)
+	    dup2(memfd, SW_EXEC_PAGE_FD) < 0 || dup2(efd, SW_STUB_REPORT_FD) < 0)
 		child_fail(errfd);
 	/* Everything else closes at exec; the error pipe still works here. */
 	if (!(o->flags & SW_SPAWN_KEEP_FDS))
-		syscall(SYS_close_range, SW_EXEC_REPORT_FD + 1, ~0u,
+		syscall(SYS_close_range, SW_STUB_REPORT_FD + 1, ~0u,
 			CLOSE_RANGE_CLOEXEC);
 	execve(o->path, o->argv, envp);
 	child_fail(errfd);
@@ -201,7 +208,9 @@ SW_EXPORT int sw_stub_spawn(struct sw_loop *loop,
 	s->page->magic = SW_PAGE_MAGIC;
 	s->page->abi = SW_PAGE_ABI;
 	s->page->size = (uint32_t)size;
-	s->page->report_fd = opts->fn ? s->report_fd : SW_EXEC_REPORT_FD;
+	s->page->report_fd = opts->fn && (opts->flags & SW_SPAWN_KEEP_FDS)
+				     ? s->report_fd
+				     : SW_STUB_REPORT_FD;
 	/* The stub starts in flight and its first report is collected by a
 	 * plain sw_stub_wait() or a dispatch: it must write the eventfd. */
 	s->page->monitor = SW_MON_SLEEPING;
