@@ -34,9 +34,11 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -59,6 +61,7 @@ struct swu_mstub {
 	uint64_t handshakes;
 	uint64_t last_report_ns; /* abs */
 	uint64_t quantum_ns;     /* abs; start of its current quantum       */
+	uint64_t quantum_wait;   /* the vCPU thread's run_delay then        */
 };
 
 struct swu_vcpu {
@@ -175,6 +178,28 @@ int swu__vcpu_release(struct swu_vcpu *v, struct swu_mstub *ms)
 
 /* ---- the steps every driver shares ------------------------------------ */
 
+/* The calling thread's run_delay: ns spent runnable but off a CPU.  Read
+ * once per quantum (not per handshake); 0 if unavailable. */
+static uint64_t thread_run_delay(void)
+{
+	char buf[96];
+	unsigned long long cpu, wait;
+	ssize_t n;
+	int fd;
+
+	fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	if (sscanf(buf, "%llu %llu", &cpu, &wait) != 2)
+		return 0;
+	return wait;
+}
+
 void swu__vcpu_quantum_begin(struct swu_vcpu *v, struct swu_mstub *ms)
 {
 	uint64_t now = swu_now_ns();
@@ -182,6 +207,7 @@ void swu__vcpu_quantum_begin(struct swu_vcpu *v, struct swu_mstub *ms)
 	if (!ms->first_run_ns)
 		ms->first_run_ns = now;
 	STORE(ms->quantum_ns, now);
+	ms->quantum_wait = thread_run_delay();
 	BUMP(v->quanta);
 	STORE(v->running, (int)ms->idx);
 	v->preempt_sent = v->preempt_owed = false;
@@ -214,8 +240,9 @@ void swu__vcpu_resumed(struct swu_vcpu *v, struct swu_mstub *ms)
 	}
 }
 
-static bool kill_expected(const struct swu_machine *m, const struct swu_mstub *ms,
-			  const struct sw_event *ev, uint64_t now)
+static bool kill_expected(const struct swu_machine *m,
+			  const struct swu_mstub *ms, const struct sw_event *ev,
+			  uint64_t now)
 {
 	uint64_t min_silence = m->o.tick_ns * m->o.stall_ticks;
 
@@ -251,6 +278,7 @@ static int vcpu_gone(struct swu_vcpu *v, struct swu_mstub *ms,
 		e.kill = ev->kill;
 		e.detect_ns = now - last;
 		e.silence_ns = now - since;
+		e.monitor_wait_ns = thread_run_delay() - ms->quantum_wait;
 		e.false_kill = !kill_expected(m, ms, ev, now);
 		BUMP(v->kills);
 	} else {
@@ -280,7 +308,7 @@ static int vcpu_gone(struct swu_vcpu *v, struct swu_mstub *ms,
 
 /* A completed wait (not a tick): serve it and say what comes next. */
 int swu__vcpu_event(struct swu_vcpu *v, struct swu_mstub *ms,
-		      const struct sw_event *ev)
+		    const struct sw_event *ev)
 {
 	uint64_t now = swu_now_ns();
 	int verdict;
@@ -625,7 +653,7 @@ static void *vcpu_main(void *arg)
 	return NULL;
 }
 
-/* ---- public ---------------------------------------------------------------- */
+/* ---- public -------------------------------------------------------------- */
 
 int swu_machine_new(const struct swu_machine_opts *opts,
 		    struct swu_machine **ret)

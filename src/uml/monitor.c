@@ -81,7 +81,7 @@ int swu_hijack_parse(const char *s, enum swu_hijack *ret)
 	return -EINVAL;
 }
 
-/* ---- the filter ----------------------------------------------------------- */
+/* ---- the filter ---------------------------------------------------------- */
 
 /*
  * Trap everything but the report path: futex (report wait, and what the
@@ -149,7 +149,7 @@ out:
 	return r;
 }
 
-/* ---- spawn ---------------------------------------------------------------- */
+/* ---- spawn --------------------------------------------------------------- */
 
 static int prog_valid(const struct swu_prog *p)
 {
@@ -296,7 +296,7 @@ int swu_stub_preempt(struct swu_stub *s)
 	return 0;
 }
 
-/* ---- the model's "kernel" -------------------------------------------------- */
+/* ---- the model's "kernel" ------------------------------------------------ */
 
 static long serve_mmap(struct swu_stub *s, const uint64_t *a)
 {

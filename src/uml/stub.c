@@ -7,7 +7,7 @@
  * memory, clock_gettime() (the vDSO; async-signal-safe).
  *
  * Like UML's stub (arch/um/kernel/skas/stub.c, stub_exe.c), the child:
- *   - drops inherited state: signal handlers, other stubs' shared pages;
+ *   - drops inherited state: signal handlers, the host's shared memory;
  *   - puts a sigaltstack in the shared page and installs one handler for
  *     SIGSYS, SIGALRM and SIGSEGV, SA_SIGINFO | SA_ONSTACK | SA_NODEFER,
  *     with every signal masked while it runs;
@@ -118,7 +118,7 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* ---- the signal handler --------------------------------------------------- */
+/* ---- the signal handler -------------------------------------------------- */
 
 static void on_signal(int sig, siginfo_t *si, void *ucv)
 {
@@ -185,9 +185,10 @@ static int parse_hex(const char **p, uintptr_t *ret)
 }
 
 /* One /proc/self/maps line: unmap it if it is a shared mapping other than
- * our own page.  The monitor's other stubs' pages are MAP_SHARED in the
- * monitor, so a clone3 child inherits them live: without this, a hijacked
- * stub could forge another stub's reports. */
+ * our own page.  A clone3 child inherits the monitor's MAP_SHARED mappings
+ * live.  libstubwatch now keeps other stubs' pages out of the child
+ * (MADV_DONTFORK); this also drops any shared memory of the host process,
+ * which a hijacked stub could otherwise write. */
 static void drop_if_foreign(const char *line, uintptr_t keep)
 {
 	uintptr_t lo, hi;
@@ -455,7 +456,7 @@ static void prog_segv(void)
 	die(SWU_EXIT_BADRESULT); /* the monitor should have ended us */
 }
 
-/* ---- the entry point ------------------------------------------------------ */
+/* ---- the entry point ----------------------------------------------------- */
 
 int swu__stub_main(struct sw_page *page, void *arg)
 {

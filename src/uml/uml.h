@@ -28,6 +28,24 @@
  * elsewhere swu_supported() is false and spawning returns -ENOSYS.
  *
  * All functions return >= 0 or a negative errno value, as libstubwatch does.
+ *
+ * One stub, one UML round trip per iteration (a trapped mmap or munmap,
+ * served), as bench/ would drive it:
+ *
+ *	struct swu_prog p = { .kind = SWU_PROG_CHURN };
+ *	struct swu_stub *s;
+ *	struct sw_event ev;
+ *
+ *	swu_stub_spawn(loop, &p, 0, &s);        // hello + filter; not in flight
+ *	for (i = 0; i < n; i++) {
+ *		sw_stub_run(swu_stub_sw(s), &ev);   // resume + wait: SW_EV_REPORT
+ *		swu_stub_serve(s, NULL);            // SWU_SERVED; answer written
+ *	}
+ *	swu_stub_free(s);
+ *
+ * (With SW_LOOP_TICK_EVENTS, sw_stub_wait() may also return SW_EV_TICK: wait
+ * again, or swu_stub_preempt() the stub first.  A SWU_PROG_CPU stub reports
+ * only when preempted.)  Link with src/uml/libswuml.la.
  */
 #ifndef SWU_UML_H
 #define SWU_UML_H
@@ -152,9 +170,10 @@ struct swu_stub;
  * user code.  `prog` is copied.  Call from the loop's thread.
  *
  * Errors: -EINVAL (NULL, bad prog), -ENOSYS (not x86_64), any
- *         sw_stub_spawn() error, -ENOMEM/-EMFILE (building the filter),
- *         -EPROTO (the stub died or broke its setup handshake; nothing is
- *         left behind).
+ *         sw_stub_spawn() or sw_stub_wait() error, -ENOMEM/-EMFILE (or
+ *         another libseccomp error: building the filter), -EPROTO (the
+ *         stub died or broke its setup handshake).  On failure nothing is
+ *         left behind.
  */
 int swu_stub_spawn(struct sw_loop *loop, const struct swu_prog *prog,
 		   unsigned spawn_flags, struct swu_stub **ret_stub);
@@ -231,6 +250,11 @@ struct swu_mevent {
 	                             the start of its last quantum (its
 	                             resume): what the watchdog bounds to
 	                             N*T .. (N+1)*T, plus the reap            */
+	uint64_t monitor_wait_ns; /* KILL: how long the killing vCPU thread
+	                             was runnable but off a CPU since that
+	                             quantum began (schedstat run_delay): a
+	                             starved monitor counts stall time late,
+	                             by up to this much                     */
 	bool false_kill;          /* KILL that the stub's program did not ask
 	                             for: not a hijacker killed for a stall at
 	                             least N*T after its hijack time, nor a

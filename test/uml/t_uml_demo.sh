@@ -1,0 +1,124 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# stubwatch-demo's command line: bad values refused with exit 2 and a
+# message naming the option; a short --json run with a hijack; a short
+# human run without one.  Run from the top build directory (make check).
+set -u
+
+demo=${DEMO:-./stubwatch-demo}
+tmp=$(mktemp -d) || exit 99
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+n=0
+
+ok() { n=$((n + 1)); echo "ok $n $1"; }
+not_ok() { n=$((n + 1)); echo "not ok $n $1"; fails=$((fails + 1)); }
+
+if [ "$(uname -m)" != x86_64 ]; then
+	echo "# SKIP: the UML model runs on x86_64 only"
+	exit 77
+fi
+if [ ! -x "$demo" ]; then
+	echo "# $demo not built"
+	exit 99
+fi
+
+# refused: exit 2, and stderr names the option
+refuse() {
+	what=$1
+	shift
+	timeout 10 "$demo" "$@" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	if [ $rc -eq 2 ] && grep -q -- "$what" "$tmp/err" && [ ! -s "$tmp/out" ]; then
+		ok "refuses $*"
+	else
+		not_ok "refuses $* (exit $rc)"
+		sed 's/^/#   /' "$tmp/err"
+	fi
+}
+
+refuse --vcpus --vcpus 0
+refuse --vcpus --vcpus 65
+refuse --vcpus --vcpus two
+refuse --vcpus --vcpus=-1
+refuse --stubs --stubs 0
+refuse --tick-ms --tick-ms 0
+refuse --tick-ms --tick-ms 1.5
+refuse --stall-ticks --stall-ticks 0
+refuse --duration --duration 0
+refuse --duration --duration abc
+refuse --duration --duration 1s
+refuse --hijack --hijack bogus
+refuse --driver --driver nosuch
+refuse --bogus --bogus
+refuse --vcpus --vcpus
+refuse extra extra
+
+timeout 10 "$demo" --help >"$tmp/out" 2>&1
+if [ $? -eq 0 ] && grep -q -- --hijack "$tmp/out"; then
+	ok "--help"
+else
+	not_ok "--help"
+fi
+
+# A JSON run: T = 100 ms, N = 5, h2 after 200 ms; the kill comes
+# 0.5..0.6 s after the hijacker's last report.
+timeout 30 "$demo" --json --vcpus 2 --stubs 2 --tick-ms 100 --stall-ticks 5 \
+	--duration 1.5 --hijack sigalrm-sleep --hijack-after-ms 200 \
+	>"$tmp/json" 2>"$tmp/err"
+rc=$?
+if [ $rc -eq 0 ]; then ok "json run exits 0"; else not_ok "json run exits 0 (exit $rc)"; sed 's/^/#   /' "$tmp/err" "$tmp/json"; fi
+
+if grep -v -q '^{.*}$' "$tmp/json"; then
+	not_ok "json: every line is one object"
+else
+	ok "json: every line is one object"
+fi
+spawns=$(grep -c '"event":"spawn"' "$tmp/json")
+if [ "$spawns" -eq 5 ]; then ok "json: 5 spawn events"; else not_ok "json: $spawns spawn events"; fi
+kill=$(grep '"event":"kill"' "$tmp/json")
+if [ "$(printf '%s\n' "$kill" | grep -c .)" -eq 1 ] &&
+   printf '%s' "$kill" | grep -q '"reason":"stall"' &&
+   printf '%s' "$kill" | grep -q '"sigalrm_blocked":true' &&
+   printf '%s' "$kill" | grep -q '"state":"S"' &&
+   printf '%s' "$kill" | grep -q '"hijack":"sigalrm-sleep"'; then
+	ok "json: one kill, stall, SIGALRM blocked, sleeping"
+else
+	not_ok "json: kill event"
+	printf '#   %s\n' "$kill"
+fi
+detect=$(printf '%s' "$kill" | sed -n 's/.*"detect_ms":\([0-9.]*\).*/\1/p')
+waited=$(printf '%s' "$kill" | sed -n 's/.*"monitor_wait_ms":\([0-9.]*\).*/\1/p')
+# never before N*T = 500 ms; by (N+1)*T = 600 ms, plus 100 ms for the reap,
+# plus however long the host kept the vCPU thread off the CPUs (then the
+# watchdog counts late, by design)
+if [ -n "$detect" ] && [ -n "$waited" ] &&
+   awk -v d="$detect" -v w="$waited" 'BEGIN { exit !(d >= 500 && d <= 700 + w) }'; then
+	ok "json: detect_ms $detect in 500..600 (+100 for the reap, +$waited starved)"
+else
+	not_ok "json: detect_ms '$detect' not in 500..700 (+'$waited' starved)"
+fi
+last=$(tail -n 1 "$tmp/json")
+missing=
+for key in '"event":"summary"' '"vcpus":2' '"stubs":2' '"tick_ms":100' \
+	'"stall_ticks":5' '"duration_s":' '"handshakes":' '"false_kills":0' \
+	'"kills":\[{"pid":' '"vcpu":' '"reason":"stall"' '"detect_ms":' \
+	'"sigalrm_blocked":true' '"state":"S"'; do
+	printf '%s' "$last" | grep -q "$key" || missing="$missing $key"
+done
+if [ -z "$missing" ]; then ok "json: summary last, with its keys"; else not_ok "json: summary lacks$missing"; printf '#   %s\n' "$last"; fi
+
+# A human run, no hijack.
+timeout 30 "$demo" --vcpus 1 --stubs 3 --tick-ms 100 --duration 1 --hijack none \
+	>"$tmp/human" 2>"$tmp/err"
+rc=$?
+if [ $rc -eq 0 ] && grep -q '^verdict  *OK' "$tmp/human" &&
+   grep -q '^false kills  *0' "$tmp/human" && grep -q 'vcpu0 ' "$tmp/human"; then
+	ok "human run: report, verdict OK"
+else
+	not_ok "human run (exit $rc)"
+	sed 's/^/#   /' "$tmp/human" "$tmp/err"
+fi
+
+echo "1..$n"
+[ $fails -eq 0 ]
