@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Many stubs in one loop, driven by callbacks under libev.
+ *
+ * in flight: 1,000 stubs, each resumed from its report callback and
+ *   answering after its own short random delay; one of them stalls.  Only
+ *   that one is killed, within [N*T, (N+1)*T] of its resume (T = 50 ms,
+ *   N = 4; T_LATE_NS of slack on the upper side only), and every other
+ *   stub's handshakes go on after the kill.
+ *
+ * idle: 1,000 stubs registered, three in flight (two busy, one stalled):
+ *   the watchdog still kills the stalled one on time, and the 997 idle ones,
+ *   silent for far longer than the stall limit, are never touched: a tick
+ *   looks only at the in-flight queue (loop.c, on_timer(): the unstamped
+ *   tail of the queue, its expired head, and muted stubs; never the list of
+ *   all stubs).  Then the cost of a timer read is measured with 1 and with
+ *   1,000 stubs attached (the idle ones moved over with sw_stub_detach() and
+ *   sw_stub_attach()), one in flight: it must not grow with the stubs.
+ */
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+#include "t_ev.h"
+
+#define NSTUBS 1000
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint32_t rng(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (uint32_t)(rng_state >> 16);
+}
+
+struct many;
+
+struct slot {
+	struct many *m;
+	struct sw_stub *s;
+	unsigned idx;
+	unsigned reports;
+	unsigned after_kill;
+	bool busy;         /* resumed again after each report */
+};
+
+struct many {
+	struct slot *slots;
+	unsigned nstubs;
+	unsigned stalled;       /* its index */
+	unsigned stall_at;      /* its report that is answered with STALL */
+	uint32_t delay_min_us, delay_span_us;
+	unsigned need_after;    /* reports after the kill, per busy stub */
+	unsigned continued;     /* busy stubs that made them */
+	unsigned nbusy;
+	bool stopping;
+	uint64_t t_stall;       /* its last resume: the STALL command */
+	uint64_t t_kill;
+	struct sw_event kill_ev;
+	unsigned kills, exits;
+	uint64_t total;
+	bool done;
+};
+
+static int on_event(struct sw_stub *s, const struct sw_event *ev, void *ud)
+{
+	struct slot *sl = ud;
+	struct many *m = sl->m;
+
+	switch (ev->type) {
+	case SW_EV_REPORT:
+		sl->reports++;
+		m->total++;
+		if (m->t_kill && sl->busy && ++sl->after_kill == m->need_after &&
+		    ++m->continued == m->nbusy - 1)
+			m->done = true;
+		if (m->stopping || !sl->busy)
+			return 0;
+		if (sl->idx == m->stalled && sl->reports == m->stall_at) {
+			t_cmd(s, T_CMD_STALL, 0);
+			m->t_stall = t_now_ns();
+		} else {
+			t_cmd(s, T_CMD_SLEEP,
+			      m->delay_min_us + rng() % m->delay_span_us);
+		}
+		T_EQ(sw_stub_resume(s), 0);
+		return 0;
+	case SW_EV_KILL:
+		m->t_kill = t_now_ns();
+		m->kill_ev = *ev;
+		m->kills++;
+		T_EQ(sl->idx, m->stalled);
+		return 0;
+	default:
+		m->exits++;
+		T_ASSERT(0, "stub %u: unexpected event %d", sl->idx, ev->type);
+	}
+	return -EINVAL;
+}
+
+static void spawn_all(struct many *m, struct sw_loop *loop)
+{
+	uint64_t t0 = t_now_ns();
+	unsigned i;
+
+	m->slots = calloc(m->nstubs, sizeof(*m->slots));
+	T_ASSERT(m->slots, "calloc");
+	for (i = 0; i < m->nstubs; i++) {
+		struct slot *sl = &m->slots[i];
+
+		sl->m = m;
+		sl->idx = i;
+		sl->s = t_spawn_ok(loop);
+		T_EQ(sw_stub_set_callback(sl->s, on_event, sl), 0);
+	}
+	T_EQ(sw_loop_count_stubs(loop), (int)m->nstubs);
+	t_note("%u stubs spawned in %.0f ms", m->nstubs,
+	       (t_now_ns() - t0) / 1e6);
+}
+
+static void check_kill(struct many *m)
+{
+	const struct sw_kill_info *k = &m->kill_ev.kill;
+	uint64_t took = m->t_kill - m->t_stall;
+
+	t_note("stalled stub %u killed %.1f ms after its resume (window "
+	       "%.0f-%.0f ms, + %.0f ms slack); %llu reports in all",
+	       m->stalled, took / 1e6, T_KILL_MIN / 1e6,
+	       (T_KILL_MAX - T_LATE_NS) / 1e6, T_LATE_NS / 1e6,
+	       (unsigned long long)m->total);
+	T_EQ(m->kills, 1);
+	T_EQ(m->exits, 0);
+	T_ASSERT(took >= T_KILL_MIN, "killed early: %llu ns",
+		 (unsigned long long)took);
+	T_ASSERT(took <= T_KILL_MAX, "killed late: %llu ns",
+		 (unsigned long long)took);
+	T_EQ(m->kill_ev.type, SW_EV_KILL);
+	T_EQ(k->reason, SW_KILL_STALL);
+	T_EQ(k->stall_ticks, T_STALL);
+	T_EQ(k->sigalrm_blocked, 1);
+	T_ASSERT(WIFSIGNALED(m->kill_ev.status) &&
+			 WTERMSIG(m->kill_ev.status) == SIGKILL,
+		 "status %#x", m->kill_ev.status);
+}
+
+static int case_in_flight(void *arg)
+{
+	struct ev_loop *evl = t_evloop((enum t_evkind)(intptr_t)arg);
+	struct many m = {
+		.nstubs = NSTUBS,
+		.stall_at = 3,
+		.delay_min_us = 5000,
+		.delay_span_us = 45000, /* 5 to 50 ms */
+		.need_after = 3,
+		.nbusy = NSTUBS,
+	};
+	struct sw_loop *loop;
+	struct sw_ev *g;
+	unsigned i, fewest = ~0u;
+
+	T_EQ(t_raise_nofile(2 * NSTUBS + 64), 0);
+	loop = t_loop(T_TICK_NS, T_STALL, 0);
+	m.stalled = 617;
+	spawn_all(&m, loop);
+	for (i = 0; i < NSTUBS; i++)
+		m.slots[i].busy = true;
+	T_EQ(sw_ev_attach(loop, evl, &g), 0);
+	T_ASSERT(t_ev_run_until(evl, &m.done, 10000),
+		 "kills %u, busy stubs that went on after it: %u of %u",
+		 m.kills, m.continued, NSTUBS - 1);
+	T_EQ(sw_ev_take_error(g), 0);
+	check_kill(&m);
+	for (i = 0; i < NSTUBS; i++) {
+		if (i == m.stalled)
+			continue;
+		T_ASSERT(m.slots[i].after_kill >= m.need_after,
+			 "stub %u: %u reports after the kill", i,
+			 m.slots[i].after_kill);
+		if (m.slots[i].reports < fewest)
+			fewest = m.slots[i].reports;
+	}
+	t_note("every other stub went on: at least %u reports each", fewest);
+	T_EQ(m.slots[m.stalled].reports, m.stall_at);
+	m.stopping = true;
+	T_ASSERT(sw_ev_detach(g) == NULL, "detach");
+	T_ASSERT(sw_loop_free(loop) == NULL, "loop free"); /* kills them all */
+	free(m.slots);
+	t_evloop_free(evl);
+	return T_PASS;
+}
+
+/* ---- 1,000 registered, few in flight ------------------------------------ */
+
+static void on_timeout(struct ev_loop *l, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	ev_break(l, EVBREAK_ONE);
+}
+
+static void run_for(struct ev_loop *evl, double seconds)
+{
+	ev_timer t;
+
+	ev_timer_init(&t, on_timeout, seconds, 0.);
+	ev_now_update(evl);
+	ev_timer_start(evl, &t);
+	ev_run(evl, 0);
+	ev_timer_stop(evl, &t);
+}
+
+static uint64_t cpu_ns(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ull +
+	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
+}
+
+static int on_tick(struct sw_loop *loop, void *ud)
+{
+	(void)loop;
+	++*(uint64_t *)ud;
+	return 0;
+}
+
+/* CPU time per timer read of `fast`, over `seconds` of ev_run. */
+static double per_read_ns(struct ev_loop *evl, uint64_t *reads, double seconds)
+{
+	uint64_t r0 = *reads, c0 = cpu_ns();
+
+	run_for(evl, seconds);
+	T_ASSERT(*reads - r0 > 100, "%llu timer reads",
+		 (unsigned long long)(*reads - r0));
+	return (double)(cpu_ns() - c0) / (double)(*reads - r0);
+}
+
+static int case_idle(void *arg)
+{
+	struct ev_loop *evl = t_evloop((enum t_evkind)(intptr_t)arg);
+	struct many m = {
+		.nstubs = NSTUBS,
+		.stall_at = 2,
+		.delay_min_us = 5000,
+		.delay_span_us = 10000,
+		.need_after = 3,
+		.nbusy = 3,
+	};
+	struct sw_loop *loop, *fast;
+	struct sw_stub *probe;
+	struct sw_event ev;
+	struct sw_ev *g, *gf;
+	uint64_t reads = 0;
+	double one, all;
+	unsigned i, moved = 0;
+	int r;
+
+	T_EQ(t_raise_nofile(2 * NSTUBS + 64), 0);
+	loop = t_loop(T_TICK_NS, T_STALL, 0);
+	m.stalled = 500;
+	spawn_all(&m, loop);
+	m.slots[10].busy = m.slots[500].busy = m.slots[990].busy = true;
+	T_EQ(sw_ev_attach(loop, evl, &g), 0);
+	T_ASSERT(t_ev_run_until(evl, &m.done, 5000),
+		 "kills %u, busy stubs that went on: %u of 2", m.kills,
+		 m.continued);
+	/* The idle ones stay silent for more than another (N+1)*T. */
+	run_for(evl, (T_STALL + 2) * T_TICK_NS / 1e9);
+	T_EQ(sw_ev_take_error(g), 0);
+	check_kill(&m);
+	for (i = 0; i < NSTUBS; i++)
+		T_EQ(m.slots[i].reports, m.slots[i].busy ? m.slots[i].reports :
+				      1u); /* the hello, then silence */
+	T_EQ(sw_loop_count_stubs(loop), NSTUBS);
+
+	/* The cost of a timer read: a fast loop (T = 200 us, a 100 us timer,
+	 * never a kill) with one stalled stub in flight; then the same with
+	 * the 997 idle stubs attached to it as well. */
+	m.stopping = true;
+	run_for(evl, 0.06); /* the two busy stubs report and stay idle */
+	T_EQ(sw_loop_count_in_flight(loop), 0);
+	fast = t_loop(200000, SW_STALL_TICKS_MAX, SW_LOOP_TICK_EVENTS);
+	T_EQ(sw_loop_set_tick_callback(fast, on_tick, &reads), 0);
+	probe = t_spawn_ok(fast);
+	while ((r = sw_stub_wait(probe, &ev)) == SW_EV_TICK)
+		;
+	T_EQ(r, SW_EV_REPORT);
+	t_cmd(probe, T_CMD_STALL, 0);
+	T_EQ(sw_stub_resume(probe), 0);
+	T_EQ(sw_ev_attach(fast, evl, &gf), 0);
+	one = per_read_ns(evl, &reads, 0.3);
+	for (i = 0; i < NSTUBS; i++) {
+		struct sw_stub *s = m.slots[i].s;
+
+		if (i == m.stalled)
+			continue;
+		T_EQ(sw_stub_detach(s), 0);
+		T_EQ(sw_stub_attach(s, fast), 0);
+		moved++;
+	}
+	T_EQ(sw_loop_count_stubs(fast), (int)moved + 1);
+	T_EQ(sw_loop_count_in_flight(fast), 1);
+	all = per_read_ns(evl, &reads, 0.3);
+	t_note("CPU per timer read: %.0f ns with 1 stub, %.0f ns with %u "
+	       "(1 in flight)", one, all, moved + 1);
+	/* A walk over 1,000 stubs per read would add several microseconds;
+	 * the bound leaves room for noise only. */
+	T_ASSERT(all < 2.0 * one + 2000.0,
+		 "a timer read costs %.0f ns with %u stubs, %.0f ns with 1",
+		 all, moved + 1, one);
+
+	T_ASSERT(sw_ev_detach(gf) == NULL, "detach");
+	T_ASSERT(sw_ev_detach(g) == NULL, "detach");
+	T_ASSERT(sw_loop_free(fast) == NULL, "loop free");
+	T_ASSERT(sw_loop_free(loop) == NULL, "loop free");
+	free(m.slots);
+	t_evloop_free(evl);
+	return T_PASS;
+}
+
+int main(void)
+{
+	static const struct t_case cases[] = {
+		{ "1000 stubs in flight under ev_default_loop, one stalled: "
+		  "only it is killed, on time",
+		  case_in_flight, (void *)(intptr_t)T_EV_DEFAULT, 30000 },
+		{ "1000 stubs registered, 3 in flight (ev_loop_new): the "
+		  "watchdog works, a tick costs O(in flight)",
+		  case_idle, (void *)(intptr_t)T_EV_NEW, 30000 },
+	};
+
+	return t_run("t_ev_many", cases, sizeof(cases) / sizeof(cases[0]));
+}
