@@ -49,6 +49,8 @@ struct sw_stub {
 	struct sw_event ev;
 	struct sw_stub *d_next;  /* on the loop's callback list              */
 	bool on_done;
+	struct sw_stub *x_next;  /* on the loop's deferred-death list        */
+	bool death_deferred;     /* reaped while a report was pending        */
 
 	sw_event_fn cb;
 	void *userdata;
@@ -83,6 +85,7 @@ struct sw_loop {
 	int n_in_flight;
 	struct sw_stub *muted;
 	struct sw_stub *done_head, *done_tail;
+	struct sw_stub *deferred;
 
 	sw_tick_fn tick_cb;
 	void *tick_userdata;

@@ -140,13 +140,13 @@ static void send_kill(struct sw_loop *loop, struct sw_stub *s,
 	k->reason = reason;
 	k->pid = s->pid;
 	k->bad_state = bad_state;
-	if (stalled && s->stamped) {
+	if (reason == SW_KILL_STALL && s->stamped) {
 		uint64_t now = sw__now_ns();
 
 		k->silent_ns = now > s->first_read_ns ? now - s->first_read_ns
 						      : 0;
 	}
-	if (stalled)
+	if (reason == SW_KILL_STALL && stalled)
 		k->stall_ticks = (uint32_t)(sw_wd_counted(&loop->wd, &s->wd) /
 					    loop->timer_div);
 	queue_remove(loop, s);
@@ -290,6 +290,46 @@ int sw__reap(struct sw_stub *s, bool block)
 	return 1;
 }
 
+static void deferred_remove(struct sw_loop *loop, struct sw_stub *s)
+{
+	struct sw_stub **pp;
+
+	if (!s->death_deferred)
+		return;
+	for (pp = &loop->deferred; *pp; pp = &(*pp)->x_next) {
+		if (*pp == s) {
+			*pp = s->x_next;
+			break;
+		}
+	}
+	s->death_deferred = false;
+	s->x_next = NULL;
+}
+
+/* A death seen while the stub's report is still pending (one epoll_wait saw
+ * both) waits for the report to be taken: neither may be lost. */
+static void deliver_death(struct sw_loop *loop, struct sw_stub *s)
+{
+	deferred_remove(loop, s);
+	act(loop, s, sw_wd_step(&loop->wd, &s->wd, SW_WD_EV_DEATH), 0);
+}
+
+/* Deliver the deferred deaths whose reports have been taken. */
+static bool flush_deferred(struct sw_loop *loop)
+{
+	struct sw_stub *s, *next;
+	bool any = false;
+
+	for (s = loop->deferred; s; s = next) {
+		next = s->x_next;
+		if (!s->pending) {
+			deliver_death(loop, s);
+			any = true;
+		}
+	}
+	return any;
+}
+
 static void on_death(struct sw_loop *loop, struct sw_stub *s)
 {
 	if (sw__reap(s, false) <= 0)
@@ -299,6 +339,12 @@ static void on_death(struct sw_loop *loop, struct sw_stub *s)
 	epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s->pidfd, NULL);
 	epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s->report_fd, NULL);
 	mute_remove(loop, s);
+	if (s->pending) {
+		s->death_deferred = true;
+		s->x_next = loop->deferred;
+		loop->deferred = s;
+		return;
+	}
 	act(loop, s, sw_wd_step(&loop->wd, &s->wd, SW_WD_EV_DEATH), 0);
 }
 
@@ -638,6 +684,10 @@ SW_EXPORT int sw_loop_dispatch(struct sw_loop *loop)
 		}
 		e = run_callbacks(loop, &count);
 		r = r ? r : e;
+		if (flush_deferred(loop)) {
+			e = run_callbacks(loop, &count);
+			r = r ? r : e;
+		}
 		e = run_tick_callback(loop);
 		r = r ? r : e;
 		if (n < BATCH)
@@ -652,7 +702,6 @@ SW_EXPORT int sw_loop_dispatch(struct sw_loop *loop)
 /* Put a stub in flight (spawn or resume). */
 int sw__stub_start(struct sw_loop *loop, struct sw_stub *s)
 {
-	enum sw_wd_event ev = SW_WD_EV_RESUME;
 	enum sw_wd_action a;
 	int r;
 
@@ -662,9 +711,11 @@ int sw__stub_start(struct sw_loop *loop, struct sw_stub *s)
 		r = timer_set(loop, true);
 		if (r < 0)
 			return r;
-		ev = SW_WD_EV_RESUME_FRESH;
 	}
-	a = sw_wd_step(&loop->wd, &s->wd, ev);
+	/* Always SW_WD_EV_RESUME, even with the timer armed just now: the
+	 * first read may come after a wait that starts late, with expirations
+	 * from before that wait, which must not count. */
+	a = sw_wd_step(&loop->wd, &s->wd, SW_WD_EV_RESUME);
 	if (a == SW_WD_REFUSE)
 		return -EBUSY;
 	queue_push(loop, s);
@@ -694,6 +745,10 @@ static int resume(struct sw_stub *s, bool quiet)
 		return -ESRCH;
 	if (s->pending)
 		return -EBUSY; /* collect it first */
+	if (s->death_deferred) {
+		deliver_death(loop, s); /* the next wait returns the EXIT */
+		return 0;
+	}
 	r = sw__stub_start(loop, s);
 	if (r < 0 || s->wd.state != SW_WD_RUNNING)
 		return r; /* dying or dead: the wait reports it */
@@ -777,6 +832,8 @@ SW_EXPORT int sw_stub_wait(struct sw_stub *s, struct sw_event *ret_ev)
 	r = loop_enter(loop);
 	if (r < 0)
 		return r;
+	if (!s->pending && s->death_deferred)
+		deliver_death(loop, s);
 	if (!s->pending && s->wd.state != SW_WD_RUNNING &&
 	    s->wd.state != SW_WD_KILLING) {
 		loop_leave(loop);
@@ -813,6 +870,8 @@ SW_EXPORT int sw_stub_wait(struct sw_stub *s, struct sw_event *ret_ev)
 		if (r < 0)
 			break;
 		r = run_callbacks(loop, &count);
+		if (r >= 0 && flush_deferred(loop))
+			r = run_callbacks(loop, &count);
 		if (r < 0)
 			break;
 		if (ticked && (loop->flags & SW_LOOP_TICK_EVENTS) &&
@@ -922,6 +981,7 @@ void sw__loop_remove_stub(struct sw_loop *loop, struct sw_stub *s)
 	queue_remove(loop, s);
 	mute_remove(loop, s);
 	done_remove(loop, s);
+	deferred_remove(loop, s);
 	if (!s->reaped && !sw_loop_forked(loop)) {
 		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s->report_fd, NULL);
 		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s->pidfd, NULL);
