@@ -458,6 +458,11 @@ int t_load_run(const struct t_load *L)
 	unsigned starved = 0, bad_seconds = 0;
 	int r;
 
+	if (L->driver && swu_driver_check(L->driver) == -EOPNOTSUPP) {
+		t_info("SKIP: driver %s: not in this build (no libev)",
+		       L->driver);
+		return T_SKIP;
+	}
 	t_events_init(&c.ev);
 	r = swu_machine_new(&o, &m);
 	T_CHECK(r == 0, "machine_new: %s", strerror(-r));

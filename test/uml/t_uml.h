@@ -125,7 +125,8 @@ int t_check_stall_kill(const struct swu_mevent *k, struct t_sampler *smp,
 
 struct t_load {
 	const char *name;
-	const char *driver;      /* NULL: blocking                           */
+	const char *driver;      /* NULL: blocking; one this build lacks:
+	                            the run is skipped                     */
 	unsigned vcpus;
 	unsigned stubs_per_vcpu; /* cycling churn, cpu, mixed               */
 	uint64_t tick_ns;

@@ -1,8 +1,10 @@
 #!/bin/sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # stubwatch-demo's command line: bad values refused with exit 2 and a
-# message naming the option; a short --json run with a hijack; a short
-# human run without one.  Run from the top build directory (make check).
+# message naming the option; a short --json run with a hijack; the same
+# with --driver libev (or, in a build without libev, its refusal); a short
+# human run without one.  Run from the top build directory (make check):
+# config.h says whether configure found libev.
 set -u
 
 demo=${DEMO:-./stubwatch-demo}
@@ -20,6 +22,11 @@ if [ "$(uname -m)" != x86_64 ]; then
 fi
 if [ ! -x "$demo" ]; then
 	echo "# $demo not built"
+	exit 99
+fi
+config_h=${CONFIG_H:-config.h}
+if [ ! -f "$config_h" ]; then
+	echo "# $config_h not found: run from the top build directory"
 	exit 99
 fi
 
@@ -55,7 +62,8 @@ refuse --vcpus --vcpus
 refuse extra extra
 
 timeout 10 "$demo" --help >"$tmp/out" 2>&1
-if [ $? -eq 0 ] && grep -q -- --hijack "$tmp/out"; then
+if [ $? -eq 0 ] && grep -q -- --hijack "$tmp/out" &&
+   grep -q 'or libev' "$tmp/out"; then
 	ok "--help"
 else
 	not_ok "--help"
@@ -107,6 +115,52 @@ for key in '"event":"summary"' '"vcpus":2' '"stubs":2' '"tick_ms":100' \
 	printf '%s' "$last" | grep -q "$key" || missing="$missing $key"
 done
 if [ -z "$missing" ]; then ok "json: summary last, with its keys"; else not_ok "json: summary lacks$missing"; printf '#   %s\n' "$last"; fi
+
+# The libev driver: the same scenario with each vCPU's loop in a libev loop
+# of its own (h1 this time), and the same summary.  Without libev: exit 2,
+# and a message that says so.
+if grep -q '^#define HAVE_LIBEV 1' "$config_h"; then
+	timeout 30 "$demo" --json --driver libev --vcpus 2 --stubs 2 \
+		--tick-ms 100 --stall-ticks 5 --duration 1.5 \
+		--hijack sigalrm-spin --hijack-after-ms 200 \
+		>"$tmp/libev" 2>"$tmp/err"
+	rc=$?
+	if [ $rc -eq 0 ]; then ok "libev: json run exits 0"; else not_ok "libev: json run exits 0 (exit $rc)"; sed 's/^/#   /' "$tmp/err" "$tmp/libev"; fi
+	last=$(tail -n 1 "$tmp/libev")
+	missing=
+	for key in '"event":"summary"' '"driver":"libev"' '"false_kills":0' \
+		'"protocol_kills":0' '"exits":0' '"kills":\[{"pid":' \
+		'"reason":"stall"' '"sigalrm_blocked":true' '"false_kill":false' \
+		'"ok":true'; do
+		printf '%s' "$last" | grep -q "$key" || missing="$missing $key"
+	done
+	nkills=$(printf '%s' "$last" | grep -o '"pid":' | grep -c .)
+	if [ -z "$missing" ] && [ "$nkills" -eq 1 ]; then
+		ok "libev: summary: one stall kill, SIGALRM blocked, no false kill"
+	else
+		not_ok "libev: summary lacks$missing ($nkills kills)"
+		printf '#   %s\n' "$last"
+	fi
+	detect=$(printf '%s' "$last" | sed -n 's/.*"detect_ms":\([0-9.]*\).*/\1/p')
+	waited=$(grep '"event":"kill"' "$tmp/libev" |
+		sed -n 's/.*"monitor_wait_ms":\([0-9.]*\).*/\1/p')
+	if [ -n "$detect" ] && [ -n "$waited" ] &&
+	   awk -v d="$detect" -v w="$waited" 'BEGIN { exit !(d >= 500 && d <= 700 + w) }'; then
+		ok "libev: detect_ms $detect in 500..600 (+100 for the reap, +$waited starved)"
+	else
+		not_ok "libev: detect_ms '$detect' not in 500..700 (+'$waited' starved)"
+	fi
+else
+	timeout 10 "$demo" --driver libev >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	if [ $rc -eq 2 ] && [ ! -s "$tmp/out" ] &&
+	   grep -q -- "--driver: 'libev' is not in this build" "$tmp/err"; then
+		ok "refuses --driver libev: no libev in this build"
+	else
+		not_ok "refuses --driver libev without libev (exit $rc)"
+		sed 's/^/#   /' "$tmp/err"
+	fi
+fi
 
 # A human run, no hijack.
 timeout 30 "$demo" --vcpus 1 --stubs 3 --tick-ms 100 --duration 1 --hijack none \

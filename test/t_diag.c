@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Kill diagnostics: what sw_kill_info says about a stalled stub, read from
+ * /proc at kill time: whether SIGALRM is blocked (the hijack's signature),
+ * the state letter, CPU time, the silence and the ticks counted.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "t_util.h"
+
+static double ms(uint64_t ns)
+{
+	return (double)ns / 1e6;
+}
+
+static void sigstop_it(struct sw_stub *stub)
+{
+	pid_t pid = sw_stub_pid(stub);
+
+	t_pl(stub)->req = 77; /* an ordinary request it cannot answer */
+	t_assert(kill(pid, SIGSTOP) == 0);
+	t_assert(t_wait_proc_state(pid, "Tt", 2000 * T_MS));
+}
+
+struct want {
+	uint64_t stall_arg;
+	void (*prepare)(struct sw_stub *stub);
+	int sigalrm_blocked;
+	const char *states; /* acceptable state letters */
+	bool burns_cpu;
+};
+
+static void diag(intptr_t mode, const struct want *w)
+{
+	struct sw_loop *loop = t_loop_timed();
+	struct sw_stub *stub = t_spawn_echo(loop, mode);
+	pid_t pid = sw_stub_pid(stub);
+	const struct sw_kill_info *k;
+	struct sw_event ev;
+	uint64_t t0, t1, t2, rd0;
+
+	t_echo(stub, 5);
+	t_pl(stub)->arg = w->stall_arg;
+	t_pl(stub)->req = T_REQ_STALL;
+	if (w->prepare)
+		w->prepare(stub);
+	rd0 = t_run_delay_ns();
+	t0 = t_now_ns();
+	t_assert_rc(sw_stub_resume(stub), 0);
+	t1 = t_now_ns();
+	t_assert_rc(sw_stub_wait(stub, &ev), SW_EV_KILL);
+	t2 = t_now_ns();
+	k = &ev.kill;
+	t_note("pid %d reason %s silent %.2f ms ticks %u sigalrm_blocked %d "
+	       "SigBlk %016" PRIx64 " state %c cpu %.2f ms (wait %.2f ms)",
+	       k->pid, t_reason_name(k->reason), ms(k->silent_ns),
+	       k->stall_ticks, k->sigalrm_blocked, k->sigblk, k->state,
+	       ms(k->cpu_ns), ms(t2 - t1));
+
+	t_assert_eq(k->reason, SW_KILL_STALL);
+	t_assert_eq(k->pid, pid);
+	t_assert(WIFSIGNALED(ev.status) && WTERMSIG(ev.status) == SIGKILL);
+	t_assert_eq(k->sigalrm_blocked, w->sigalrm_blocked);
+	t_assert_eq((k->sigblk >> (SIGALRM - 1)) & 1, w->sigalrm_blocked);
+	t_assert_msg(k->state && strchr(w->states, k->state),
+		     "state '%c', expected one of \"%s\"", k->state, w->states);
+	if (w->burns_cpu)
+		t_assert(k->cpu_ns > 0);
+	/* "whole watchdog ticks of silence counted": the kill comes on the
+	 * read that makes N*k + 1 counted reads */
+	t_assert_eq(k->stall_ticks, T_STALL);
+	/* silent_ns: the silence was at least this long (it cannot exceed
+	 * the time from before the resume to the wait's return) ... */
+	t_assert_msg(k->silent_ns <= t2 - t0, "silent_ns %.3f ms > %.3f ms",
+		     ms(k->silent_ns), ms(t2 - t0));
+	/* ... and at most tick_ns / 2 longer (slack: the wait returns after
+	 * the reap, and the monitor may have waited for a CPU) */
+	t_assert_msg(t2 - t1 <= k->silent_ns + T_TICK_NS / 2 + t_slack_ns() +
+				     (t_run_delay_ns() - rd0),
+		     "silence %.3f ms, silent_ns %.3f ms", ms(t2 - t1),
+		     ms(k->silent_ns));
+	t_assert_eq(k->bad_state, 0);
+	t_assert(sw_stub_free(stub) == NULL);
+	t_assert(sw_loop_free(loop) == NULL);
+}
+
+static void case_blocked_spin(intptr_t mode)
+{
+	const struct want w = { T_STALL_BLOCKED_SPIN, NULL, 1, "R", true };
+
+	diag(mode, &w);
+}
+
+static void case_spin(intptr_t mode)
+{
+	const struct want w = { T_STALL_SPIN, NULL, 0, "R", true };
+
+	diag(mode, &w);
+}
+
+static void case_futex(intptr_t mode)
+{
+	const struct want w = { T_STALL_FUTEX, NULL, 0, "S", false };
+
+	diag(mode, &w);
+}
+
+static void case_blocked_futex(intptr_t mode)
+{
+	const struct want w = { T_STALL_BLOCKED_FUTEX, NULL, 1, "S", false };
+
+	diag(mode, &w);
+}
+
+static void case_sigstop(intptr_t mode)
+{
+	const struct want w = { 0, sigstop_it, 0, "Tt", false };
+
+	diag(mode, &w);
+}
+
+static void case_stop_self(intptr_t mode)
+{
+	const struct want w = { T_STALL_STOP_SELF, NULL, 0, "Tt", false };
+
+	diag(mode, &w);
+}
+
+/* sw_stub_kill(): reason USER, no stall figures, /proc still read. */
+static void case_user_kill(intptr_t mode)
+{
+	struct sw_loop *loop = t_loop_timed();
+	struct sw_stub *idle = t_spawn_echo(loop, mode);
+	struct sw_stub *busy = t_spawn_echo(loop, mode);
+	pid_t pid = sw_stub_pid(idle);
+	struct sw_event ev;
+
+	/* idle: reported and waiting in FUTEX_WAIT to be resumed */
+	t_assert(t_wait_proc_state(pid, "S", 1000 * T_MS));
+	t_assert_rc(sw_stub_kill(idle, SW_KILL_USER), 0);
+	t_assert_rc(sw_stub_wait(idle, &ev), SW_EV_KILL);
+	t_note("idle: state %c sigalrm_blocked %d", ev.kill.state,
+	       ev.kill.sigalrm_blocked);
+	t_assert_eq(ev.kill.reason, SW_KILL_USER);
+	t_assert_eq(ev.kill.pid, pid);
+	t_assert_eq(ev.kill.silent_ns, 0);
+	t_assert_eq(ev.kill.stall_ticks, 0);
+	t_assert_eq(ev.kill.sigalrm_blocked, 0);
+	t_assert_eq(ev.kill.state, 'S');
+	t_assert(WIFSIGNALED(ev.status) && WTERMSIG(ev.status) == SIGKILL);
+	t_assert(sw_stub_free(idle) == NULL);
+
+	/* in flight, spinning: PROTOCOL is the other reason a monitor may
+	 * give; no bad state word was found */
+	pid = sw_stub_pid(busy);
+	t_pl(busy)->arg = T_STALL_SPIN;
+	t_pl(busy)->req = T_REQ_STALL;
+	t_assert_rc(sw_stub_resume(busy), 0);
+	t_assert(t_wait_proc_state(pid, "R", 1000 * T_MS));
+	/* let the loop read the timer a few times first: silence counted,
+	 * but this is no STALL kill */
+	t_sleep_ns(T_TICK_NS / 2);
+	t_assert(sw_loop_dispatch(loop) >= 0);
+	t_sleep_ns(T_TICK_NS / 2);
+	t_assert(sw_loop_dispatch(loop) >= 0);
+	t_assert_rc(sw_stub_kill(busy, SW_KILL_PROTOCOL), 0);
+	t_assert_rc(sw_stub_wait(busy, &ev), SW_EV_KILL);
+	t_assert_eq(ev.kill.reason, SW_KILL_PROTOCOL);
+	t_assert_eq(ev.kill.pid, pid);
+	t_assert_eq(ev.kill.silent_ns, 0);
+	t_assert_eq(ev.kill.state, 'R');
+	t_assert(sw_stub_free(busy) == NULL);
+	t_assert(sw_loop_free(loop) == NULL);
+}
+
+static const struct t_case cases[] = {
+	{ "blocked_spin/fn", case_blocked_spin, T_FN, 0 },
+	{ "blocked_spin/exec", case_blocked_spin, T_EXEC, 0 },
+	{ "spin/fn", case_spin, T_FN, 0 },
+	{ "futex/fn", case_futex, T_FN, 0 },
+	{ "futex/exec", case_futex, T_EXEC, 0 },
+	{ "blocked_futex/fn", case_blocked_futex, T_FN, 0 },
+	{ "sigstop/fn", case_sigstop, T_FN, 0 },
+	{ "sigstop/exec", case_sigstop, T_EXEC, 0 },
+	{ "stop_self/fn", case_stop_self, T_FN, 0 },
+	{ "user_kill/fn", case_user_kill, T_FN, 0 },
+	{ "user_kill/exec", case_user_kill, T_EXEC, 0 },
+};
+
+int main(int argc, char **argv)
+{
+	return t_main(argc, argv, cases, T_NCASES(cases));
+}

@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The embedding driver: the loop's fd in a host poll loop plus
+ * sw_loop_dispatch() and callbacks; an idle loop that does not wake its
+ * host; SW_LOOP_TICK_EVENTS for preemption from the same timer.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "t_util.h"
+
+#define NT ((uint64_t)T_STALL * T_TICK_NS)
+
+/* Poll the loop's fd like a host main loop would, then dispatch. */
+static int host_iteration(struct sw_loop *loop, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = sw_loop_get_fd(loop), .events = POLLIN };
+	int rc = poll(&pfd, 1, timeout_ms);
+
+	t_assert(rc >= 0);
+	if (rc == 0)
+		return 0;
+	rc = sw_loop_dispatch(loop);
+	t_assert_msg(rc >= 0, "sw_loop_dispatch: %s", t_errname(rc));
+	return rc;
+}
+
+struct seen {
+	unsigned calls;
+	struct sw_event ev;
+	struct sw_stub *stub;
+};
+
+static int record(struct sw_stub *stub, const struct sw_event *ev, void *ud)
+{
+	struct seen *s = ud;
+
+	t_assert(sw_stub_get_userdata(stub) == ud);
+	s->calls++;
+	s->ev = *ev;
+	s->stub = stub;
+	return 0;
+}
+
+static void case_callbacks(intptr_t mode)
+{
+	struct sw_loop *loop = t_loop();
+	struct seen rep = { 0 }, ex = { 0 }, kil = { 0 };
+	struct sw_stub *r = t_spawn(loop, mode, "echo", 0);
+	struct sw_stub *e = t_spawn(loop, mode, "exit", 5);
+	struct sw_stub *k = t_spawn(loop, mode, "stall", T_STALL_FUTEX);
+	uint64_t end = t_now_ns() + 2000 * T_MS;
+	int total = 0;
+
+	t_assert_rc(sw_stub_set_callback(r, record, &rep), 0);
+	t_assert_rc(sw_stub_set_callback(e, record, &ex), 0);
+	t_assert_rc(sw_stub_set_callback(k, record, &kil), 0);
+	while (rep.calls + ex.calls + kil.calls < 3) {
+		total += host_iteration(loop, 1000);
+		t_assert(t_now_ns() < end);
+	}
+	/* the return values count the callbacks */
+	t_assert_eq(total, 3);
+	t_assert_eq(rep.calls, 1);
+	t_assert(rep.stub == r);
+	t_assert_eq(rep.ev.type, SW_EV_REPORT);
+	t_assert_eq(ex.ev.type, SW_EV_EXIT);
+	t_assert(WIFEXITED(ex.ev.status) && WEXITSTATUS(ex.ev.status) == 5);
+	t_assert_eq(kil.ev.type, SW_EV_KILL);
+	t_assert_eq(kil.ev.kill.reason, SW_KILL_STALL);
+	/* delivered through callbacks: nothing is pending for a wait */
+	t_assert_rc(sw_stub_wait(r, &rep.ev), -EALREADY);
+
+	/* a round trip driven by the host loop */
+	t_pl(r)->req = 41;
+	t_assert_rc(sw_stub_resume(r), 0);
+	while (rep.calls < 2) {
+		host_iteration(loop, 1000);
+		t_assert(t_now_ns() < end);
+	}
+	t_assert_eq(rep.ev.type, SW_EV_REPORT);
+	t_assert_eq(t_pl(r)->ack, 42);
+	t_assert(sw_stub_free(e) == NULL);
+	t_assert(sw_stub_free(k) == NULL);
+	t_assert_rc(sw_stub_set_callback(r, NULL, NULL), 0);
+	t_stop(r);
+	t_assert(sw_loop_free(loop) == NULL);
+}
+
+/* Without a callback the result stays pending for sw_stub_wait(). */
+static void case_pending(intptr_t mode)
+{
+	struct sw_loop *loop = t_loop();
+	struct sw_stub *stub = t_spawn(loop, mode, "echo", 0);
+	struct sw_event ev;
+	uint64_t end = t_now_ns() + 1000 * T_MS;
+
+	while (sw_stub_page(stub)->state != SW_STATE_IN_KERN)
+		t_assert(t_now_ns() < end);
+	t_assert_rc(host_iteration(loop, 1000), 0); /* no callback ran */
+	t_assert_rc(sw_loop_count_in_flight(loop), 0);
+	t_assert_rc(sw_stub_wait(stub, &ev), SW_EV_REPORT);
+	t_stop(stub);
+	t_assert(sw_loop_free(loop) == NULL);
+}
+
+/* "The timer is disarmed after a read that finds nothing in flight, so an
+ * idle loop does not wake its host." */
+static void case_idle_is_quiet(intptr_t mode)
+{
+	struct sw_loop *loop = t_loop_timed();
+	struct sw_stub *stub = t_spawn_echo(loop, mode);
+	struct pollfd pfd = { .fd = sw_loop_get_fd(loop), .events = POLLIN };
+	unsigned wakes = 0;
+
+	t_echo(stub, 10);
+	/* at most a read or two still pending from the last round trips */
+	while (poll(&pfd, 1, (int)(2 * T_TICK_NS / T_MS)) == 1) {
+		t_assert(sw_loop_dispatch(loop) >= 0);
+		t_assert_msg(++wakes <= 3, "an idle loop keeps waking its host");
+	}
+	/* and then nothing for a long while */
+	t_assert_rc(poll(&pfd, 1, (int)(3 * NT / T_MS)), 0);
+	t_note("%u wake(s) after the stub went idle", wakes);
+	t_echo(stub, 10);
+	t_stop(stub);
+	t_assert(sw_loop_free(loop) == NULL);
+}
+
+/* SW_LOOP_TICK_EVENTS: the wait returns a TICK per timer read while the
+ * stub is in flight; waiting again goes on, and the watchdog still kills. */
+static void case_tick_events(intptr_t mode)
+{
+	struct sw_loop *loop = t_loop_opts(T_TICK_NS, T_STALL, 2,
+					   SW_LOOP_TICK_EVENTS);
+	struct sw_stub *stub = t_spawn(loop, mode, "echo", 0);
+	struct sw_event ev;
+	unsigned ticks = 0;
+	uint64_t t0, t1, t2, rd0;
+	int rc;
+
+	while ((rc = sw_stub_wait(stub, &ev)) == SW_EV_TICK)
+		;
+	t_assert_rc(rc, SW_EV_REPORT);
+
+	t_pl(stub)->arg = T_STALL_FUTEX;
+	t_pl(stub)->req = T_REQ_STALL;
+	rd0 = t_run_delay_ns();
+	t0 = t_now_ns();
+	t_assert_rc(sw_stub_resume(stub), 0);
+	t1 = t_now_ns();
+	while ((rc = sw_stub_wait(stub, &ev)) == SW_EV_TICK) {
+		ticks++;
+		t_assert_rc(sw_loop_count_in_flight(loop), 1);
+		t_assert(ticks < 100);
+	}
+	t2 = t_now_ns();
+	t_assert_rc(rc, SW_EV_KILL);
+	t_assert_eq(ev.kill.reason, SW_KILL_STALL);
+	t_note("%u TICK events, killed after %.2f..%.2f ms", ticks,
+	       (double)(t2 - t1) / 1e6, (double)(t2 - t0) / 1e6);
+	/* one TICK per read: the reads before the killing one, at least */
+	t_assert(ticks >= T_STALL * 2 && ticks <= T_STALL * 2 + 2);
+	t_assert_kill_window("with TICK events", t0, t1, t2,
+			     t_run_delay_ns() - rd0, T_TICK_NS, T_STALL);
+	t_assert(sw_stub_free(stub) == NULL);
+	t_assert(sw_loop_free(loop) == NULL);
+}
+
+/* The UML pattern: the monitor preempts a CPU-bound stub with SIGALRM on
+ * each TICK; the stub's handler reports.  It keeps running far longer than
+ * N*T and is never killed. */
+static void case_tick_preempt(intptr_t mode)
+{
+	struct sw_loop *loop = t_loop_opts(T_TICK_NS, T_STALL, 2,
+					   SW_LOOP_TICK_EVENTS);
+	struct sw_stub *stub = t_spawn(loop, mode, "alarm", 0);
+	pid_t pid = sw_stub_pid(stub);
+	uint64_t end = t_now_ns() + 5 * NT;
+	unsigned ticks = 0, reports = 0;
+	struct sw_event ev;
+	int rc;
+
+	while ((rc = sw_stub_wait(stub, &ev)) == SW_EV_TICK)
+		;
+	t_assert_rc(rc, SW_EV_REPORT); /* ready */
+	while (t_now_ns() < end) {
+		t_assert_rc(sw_stub_resume(stub), 0);
+		while ((rc = sw_stub_wait(stub, &ev)) == SW_EV_TICK) {
+			ticks++;
+			t_assert(kill(pid, SIGALRM) == 0);
+		}
+		if (rc != SW_EV_REPORT)
+			t_note_event(rc, &ev);
+		t_assert_rc(rc, SW_EV_REPORT);
+		reports++;
+	}
+	t_note("%u ticks, %u preemptions in %.0f ms", ticks, reports,
+	       (double)(5 * NT) / 1e6);
+	t_assert(reports >= 10);
+	t_assert_eq(t_pl(stub)->ack, reports);
+	t_assert(sw_stub_free(stub) == NULL);
+	t_assert(sw_loop_free(loop) == NULL);
+}
+
+static const struct t_case cases[] = {
+	{ "callbacks/fn", case_callbacks, T_FN, 0 },
+	{ "callbacks/exec", case_callbacks, T_EXEC, 0 },
+	{ "pending/fn", case_pending, T_FN, 0 },
+	{ "idle_is_quiet/fn", case_idle_is_quiet, T_FN, 0 },
+	{ "tick_events/fn", case_tick_events, T_FN, 0 },
+	{ "tick_events/exec", case_tick_events, T_EXEC, 0 },
+	{ "tick_preempt/fn", case_tick_preempt, T_FN, 0 },
+	{ "tick_preempt/exec", case_tick_preempt, T_EXEC, 0 },
+};
+
+int main(int argc, char **argv)
+{
+	return t_main(argc, argv, cases, T_NCASES(cases));
+}

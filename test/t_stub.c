@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Monitor-side helpers: loops with the suite's ticks, spawning roles, the
+ * echo protocol. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <linux/futex.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "t_util.h"
+
+struct sw_loop *t_loop_opts(uint64_t tick_ns, uint32_t stall_ticks,
+			    uint32_t timer_div, unsigned flags)
+{
+	struct sw_loop_opts o = {
+		.size = sizeof(o),
+		.tick_ns = tick_ns,
+		.stall_ticks = stall_ticks,
+		.timer_div = timer_div,
+		.flags = flags,
+	};
+	struct sw_loop *loop = NULL;
+
+	t_assert_rc(sw_loop_new(&o, &loop), 0);
+	t_assert(loop);
+	return loop;
+}
+
+struct sw_loop *t_loop(void)
+{
+	return t_loop_opts(T_FTICK_NS, T_STALL, 0, 0);
+}
+
+struct sw_loop *t_loop_timed(void)
+{
+	return t_loop_opts(T_TICK_NS, T_STALL, 0, 0);
+}
+
+struct sw_loop *t_loop_p(intptr_t param)
+{
+	return t_loop_opts(T_FTICK_NS, T_STALL, 0, T_PFLAGS(param));
+}
+
+struct sw_loop *t_loop_timed_p(intptr_t param)
+{
+	return t_loop_opts(T_TICK_NS, T_STALL, 0, T_PFLAGS(param));
+}
+
+static double t_ms(uint64_t ns)
+{
+	return (double)ns / 1e6;
+}
+
+void t_assert_kill_window(const char *what, uint64_t t_before,
+			  uint64_t t_after, uint64_t t_end, uint64_t run_delay,
+			  uint64_t tick, uint32_t n)
+{
+	/* t_end trails the SIGKILL by the reap only (microseconds), while a
+	 * kill that came early would come a whole timer period early: the
+	 * lower bound is checked against t_end as it is */
+	uint64_t lo = t_end - t_after, hi = t_end - t_before;
+	uint64_t min = n * tick, max = (n + 1) * tick;
+
+	t_note("%s: killed after %.2f..%.2f ms of silence, window [%.0f, %.0f] "
+	       "ms, monitor waited %.2f ms for a CPU", what, t_ms(lo), t_ms(hi),
+	       t_ms(min), t_ms(max), t_ms(run_delay));
+	t_assert_msg(lo >= min, "%s: killed after %.3f ms, before N*T = %.0f ms",
+		     what, t_ms(lo), t_ms(min));
+	t_assert_msg(hi <= max + t_slack_ns() + run_delay,
+		     "%s: killed only after %.3f ms, (N+1)*T = %.0f ms "
+		     "(+%.0f ms slack, +%.2f ms the monitor waited for a CPU)",
+		     what, t_ms(hi), t_ms(max), t_ms(t_slack_ns()),
+		     t_ms(run_delay));
+}
+
+int t_spawn_rc(struct sw_loop *loop, intptr_t mode, const char *role,
+	       uint64_t arg, unsigned flags, struct sw_stub **ret_stub)
+{
+	char argbuf[32];
+	char *argv[] = { "/proc/self/exe", "--stub", (char *)role, argbuf, NULL };
+	struct sw_spawn_opts o = { .size = sizeof(o), .flags = flags };
+	int rc;
+
+	mode = T_PMODE(mode);
+	if (mode == T_FN && T_TSAN)
+		t_skip("fn-mode stubs are not supported under ThreadSanitizer");
+	if (mode == T_FN) {
+		o.fn = t_role_find(role);
+		o.arg = (void *)(uintptr_t)arg;
+		t_assert(o.fn);
+	} else {
+		snprintf(argbuf, sizeof(argbuf), "%" PRIu64, arg);
+		o.path = "/proc/self/exe";
+		o.argv = argv;
+	}
+	rc = sw_stub_spawn(loop, &o, ret_stub);
+	/* e.g. valgrind 3.19, which does not know clone3 or pidfd_open */
+	if (rc == -ENOSYS)
+		t_skip("no clone3 or pidfd here (an old kernel, or valgrind)");
+	return rc;
+}
+
+struct sw_stub *t_spawn(struct sw_loop *loop, intptr_t mode, const char *role,
+			uint64_t arg)
+{
+	struct sw_stub *stub = NULL;
+
+	t_assert_rc(t_spawn_rc(loop, mode, role, arg, 0, &stub), 0);
+	t_assert(stub);
+	return stub;
+}
+
+struct t_payload *t_pl(struct sw_stub *stub)
+{
+	struct sw_page *page = sw_stub_page(stub);
+
+	t_assert(page);
+	return t_payload(page);
+}
+
+const char *t_ev_name(int type)
+{
+	switch (type) {
+	case SW_EV_REPORT: return "REPORT";
+	case SW_EV_EXIT: return "EXIT";
+	case SW_EV_KILL: return "KILL";
+	case SW_EV_TICK: return "TICK";
+	}
+	return t_errname(type);
+}
+
+const char *t_reason_name(int reason)
+{
+	switch (reason) {
+	case SW_KILL_STALL: return "STALL";
+	case SW_KILL_PROTOCOL: return "PROTOCOL";
+	case SW_KILL_USER: return "USER";
+	}
+	return "?";
+}
+
+const char *t_status_str(int status, char buf[static 32])
+{
+	if (WIFEXITED(status))
+		snprintf(buf, 32, "exit %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, 32, "signal %d", WTERMSIG(status));
+	else
+		snprintf(buf, 32, "status 0x%x", status);
+	return buf;
+}
+
+void t_note_event(int rc, const struct sw_event *ev)
+{
+	char buf[32];
+
+	if (rc == SW_EV_KILL)
+		t_note("killed: reason %s, silent %" PRIu64 " ns, ticks %u, "
+		       "state %c, bad_state 0x%x", t_reason_name(ev->kill.reason),
+		       ev->kill.silent_ns, ev->kill.stall_ticks, ev->kill.state,
+		       ev->kill.bad_state);
+	else if (rc == SW_EV_EXIT)
+		t_note("exited: %s", t_status_str(ev->status, buf));
+}
+
+void t_expect(struct sw_stub *stub, enum sw_event_type type,
+	      struct sw_event *ret_ev)
+{
+	struct sw_event ev;
+	int rc;
+
+	memset(&ev, 0, sizeof(ev));
+	rc = sw_stub_wait(stub, &ev);
+	if (rc != (int)type) {
+		t_note_event(rc, &ev);
+		t_fail(__FILE__, __LINE__, "wait returned %s (%d), expected %s",
+		       t_ev_name(rc), rc, t_ev_name(type));
+	}
+	if (ret_ev)
+		*ret_ev = ev;
+}
+
+int t_request(struct sw_stub *stub, uint64_t req, struct sw_event *ev)
+{
+	__atomic_store_n(&t_pl(stub)->req, req, __ATOMIC_RELEASE);
+	return sw_stub_run(stub, ev);
+}
+
+struct sw_stub *t_spawn_echo(struct sw_loop *loop, intptr_t mode)
+{
+	struct sw_stub *stub = t_spawn(loop, mode, "echo", 0);
+
+	t_expect(stub, SW_EV_REPORT, NULL);
+	t_assert_eq(t_pl(stub)->ack, 1);
+	return stub;
+}
+
+void t_echo(struct sw_stub *stub, unsigned long n)
+{
+	struct t_payload *p = t_pl(stub);
+	struct sw_event ev;
+	unsigned long i;
+	uint64_t req;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		req = __atomic_load_n(&p->req, __ATOMIC_RELAXED);
+		/* after a command, numbering starts again */
+		req = (req >= T_REQ_CMD ? 0 : req) + 1;
+		rc = t_request(stub, req, &ev);
+		if (rc != SW_EV_REPORT) {
+			t_note("round %lu of %lu", i, n);
+			t_note_event(rc, &ev);
+			t_assert_rc(rc, SW_EV_REPORT);
+		}
+		t_assert_msg(__atomic_load_n(&p->ack, __ATOMIC_ACQUIRE) == req + 1,
+			     "round %lu: ack %" PRIu64 ", expected %" PRIu64, i,
+			     p->ack, req + 1);
+	}
+}
+
+void t_stop(struct sw_stub *stub)
+{
+	struct sw_event ev;
+
+	t_assert_rc(t_request(stub, T_REQ_STOP, &ev), SW_EV_EXIT);
+	t_assert(WIFEXITED(ev.status) && WEXITSTATUS(ev.status) == 0);
+	t_assert(sw_stub_free(stub) == NULL);
+}
+
+void t_futex_wake(uint32_t *word)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
