@@ -109,12 +109,16 @@ static inline void *sw_page_payload(struct sw_page *page)
 struct sw_loop;
 struct sw_stub;
 
-/* Loop configuration.  Zero-initialise, set `size` to sizeof(struct
- * sw_loop_opts), change what you need; a zero field takes its default. */
+/* Loop configuration (NULL for all defaults).  Start from
+ * SW_LOOP_OPTS_INIT or zero-initialise and set `size`, tick_ns and
+ * stall_ticks (both required, zero is -EINVAL); a zero optional field
+ * (timer_div, flags, poll_max_ns) takes its default.  `size` must cover at
+ * least stall_ticks; a larger size than this version knows is accepted and
+ * the fields past it are ignored. */
 struct sw_loop_opts {
 	size_t size;           /* sizeof(struct sw_loop_opts)                   */
-	uint64_t tick_ns;      /* watchdog tick T; default 1 s                  */
-	uint32_t stall_ticks;  /* N: kill after N..N+1 ticks of silence; def. 5 */
+	uint64_t tick_ns;      /* watchdog tick T (default 1 s)                 */
+	uint32_t stall_ticks;  /* N: kill after N..N+1 ticks of silence (5)     */
 	uint32_t timer_div;    /* the loop's one timerfd fires every T/timer_div;
 	                          default 4, at least 2 (see below)             */
 	unsigned flags;        /* SW_LOOP_*                                     */
@@ -135,6 +139,10 @@ struct sw_loop_opts {
  * (every T/timer_div), so that a monitor can preempt the stub it waits on
  * (send it SIGALRM) from the same loop and the same timer. */
 #define SW_LOOP_TICK_EVENTS (1u << 0)
+
+#define SW_LOOP_OPTS_INIT                                                   \
+	{ .size = sizeof(struct sw_loop_opts), .tick_ns = SW_TICK_NS_DEFAULT,  \
+	  .stall_ticks = SW_STALL_TICKS_DEFAULT }
 
 #define SW_TICK_NS_DEFAULT     1000000000ull
 #define SW_STALL_TICKS_DEFAULT 5u
@@ -166,8 +174,9 @@ struct sw_loop_opts {
  * timer is disarmed after a read that finds nothing in flight, so an idle
  * loop does not wake its host.
  *
- * Errors: -EINVAL  ret_loop is NULL, opts->size is too small, or a value
- *                  is out of the limits above;
+ * Errors: -EINVAL  ret_loop is NULL, opts->size is too small, tick_ns or
+ *                  stall_ticks is zero, or a value is out of the limits
+ *                  above, or an unknown flag is set;
  *         -ENOMEM, -EMFILE, -ENFILE  resources.
  */
 int sw_loop_new(const struct sw_loop_opts *opts, struct sw_loop **ret_loop);

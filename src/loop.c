@@ -522,12 +522,11 @@ SW_EXPORT int sw_loop_new(const struct sw_loop_opts *opts,
 	if (!ret_loop)
 		return -EINVAL;
 	if (opts) {
-		if (opts->size < offsetof(struct sw_loop_opts, timer_div))
+		if (opts->size < offsetof(struct sw_loop_opts, timer_div) ||
+		    !opts->tick_ns || !opts->stall_ticks)
 			return -EINVAL;
-		if (opts->tick_ns)
-			tick = opts->tick_ns;
-		if (opts->stall_ticks)
-			stall = opts->stall_ticks;
+		tick = opts->tick_ns;
+		stall = opts->stall_ticks;
 		if (opts->size >= offsetof(struct sw_loop_opts, flags) +
 					  sizeof(opts->flags)) {
 			if (opts->timer_div)

@@ -88,78 +88,115 @@ static int make_page(size_t size, int *ret_fd, struct sw_page **ret_page)
 	return 0;
 }
 
-/* Close every fd from `lo` up except `keep` (-1: none). */
-static void close_from(unsigned lo, int keep)
+/*
+ * The child side uses raw system calls only (the header's sw__syscall6):
+ * no errno, no libc wrapper, nothing a sanitizer intercepts.  A raw clone
+ * skips glibc's fork handlers, so a lock another thread held at the clone
+ * (malloc's, stdio's, a sanitizer runtime's) may be held for ever here.
+ */
+#define CHILD_NOSAN __attribute__((no_sanitize("address", "thread", "undefined")))
+
+static CHILD_NOSAN long sys(long nr, long a, long b, long c, long d, long e)
 {
-	if (keep >= (int)lo) {
-		if ((unsigned)keep > lo)
-			syscall(SYS_close_range, lo, (unsigned)keep - 1, 0);
-		syscall(SYS_close_range, (unsigned)keep + 1, ~0u, 0);
-	} else {
-		syscall(SYS_close_range, lo, ~0u, 0);
-	}
+	return sw__syscall6(nr, a, b, c, d, e, 0);
 }
 
-static __attribute__((noreturn)) void child_fail(int errfd)
+/* Move fd to newfd (fd stays open unless they are equal). */
+static CHILD_NOSAN long move_fd(int fd, int newfd)
 {
-	int e = errno;
+	return fd == newfd ? 0 : sys(SYS_dup3, fd, newfd, 0, 0, 0);
+}
 
-	while (write(errfd, &e, sizeof(e)) < 0 && errno == EINTR)
+static CHILD_NOSAN __attribute__((noreturn)) void child_exit(int code)
+{
+	for (;;)
+		sys(SYS_exit_group, code, 0, 0, 0, 0);
+}
+
+/* Report -err through the pipe and leave. */
+static CHILD_NOSAN __attribute__((noreturn)) void child_fail(int errfd,
+							     long err)
+{
+	int e = (int)-err;
+
+	while (sys(SYS_write, errfd, (long)&e, sizeof(e), 0, 0) == -EINTR)
 		;
-	_exit(127);
+	child_exit(127);
+}
+
+/* Close every fd from `lo` up except `keep`. */
+static CHILD_NOSAN void close_from(unsigned lo, unsigned keep)
+{
+	if (keep > lo)
+		sys(SYS_close_range, lo, keep - 1, 0, 0, 0);
+	sys(SYS_close_range, keep + 1, ~0u, 0, 0, 0);
 }
 
 /*
- * The child, right after clone3.  A raw clone skips glibc's fork handlers,
- * so only async-signal-safe calls from here on.  Setup errors go back to the
- * parent through errfd; a clean setup closes it (at exec, or before fn).
+ * The child, right after clone3.  Setup errors go back to the parent
+ * through errfd; a clean setup closes it (at exec, or before fn).
  */
-__attribute__((noreturn)) static void child(const struct sw_spawn_opts *o,
-					     struct sw_page *page, size_t size,
-					     int memfd, int efd, int errfd,
-					     char *const *envp)
+CHILD_NOSAN __attribute__((noreturn)) static void
+child(const struct sw_spawn_opts *o, struct sw_page *page, size_t size,
+      int memfd, int efd, int errfd, char *const *envp)
 {
-	if ((o->flags & SW_SPAWN_PDEATHSIG) && prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-		child_fail(errfd);
+	long r;
+
+	if (o->flags & SW_SPAWN_PDEATHSIG) {
+		r = sys(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+		if (r < 0)
+			child_fail(errfd, r);
+	}
 	if (o->fn) {
 		/* Pages are MADV_DONTFORK: map this stub's own, at the address
 		 * the monitor uses, which is free in the child. */
-		if (mmap(page, size, PROT_READ | PROT_WRITE,
-			 MAP_SHARED | MAP_FIXED_NOREPLACE, memfd, 0) != page)
-			child_fail(errfd);
+		r = sw__syscall6(SYS_mmap, (long)page, (long)size,
+				 PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_FIXED_NOREPLACE, memfd, 0);
+		if (r != (long)page)
+			child_fail(errfd, r < 0 && r > -4096 ? r : -EEXIST);
 		if (!(o->flags & SW_SPAWN_KEEP_FDS)) {
 			/* The eventfd on SW_STUB_REPORT_FD, as in exec mode,
 			 * so that one seccomp filter fits every stub. */
-			if (efd != SW_STUB_REPORT_FD &&
-			    dup2(efd, SW_STUB_REPORT_FD) < 0)
-				child_fail(errfd);
+			r = move_fd(efd, SW_STUB_REPORT_FD);
+			if (r < 0)
+				child_fail(errfd, r);
 			if (efd < 3 && efd != SW_STUB_REPORT_FD)
-				close(efd);
+				sys(SYS_close, efd, 0, 0, 0, 0);
 			close_from(3, SW_STUB_REPORT_FD); /* memfd, errfd too */
 		} else {
-			close(memfd);
-			close(errfd);
+			sys(SYS_close, memfd, 0, 0, 0, 0);
+			sys(SYS_close, errfd, 0, 0, 0, 0);
 		}
-		_exit(o->fn(page, o->arg));
+		child_exit(o->fn(page, o->arg));
 	}
 
 	/* exec: page on SW_EXEC_PAGE_FD, eventfd on SW_STUB_REPORT_FD.  Move
-	 * them and the error pipe above the targets first, so that dup2
+	 * them and the error pipe above the targets first, so that dup3
 	 * cannot clobber any of them. */
-	errfd = fcntl(errfd, F_DUPFD_CLOEXEC, 16);
-	if (errfd < 0)
-		_exit(127);
-	memfd = fcntl(memfd, F_DUPFD_CLOEXEC, 16);
-	efd = fcntl(efd, F_DUPFD_CLOEXEC, 16);
-	if (memfd < 0 || efd < 0 ||
-	    dup2(memfd, SW_EXEC_PAGE_FD) < 0 || dup2(efd, SW_STUB_REPORT_FD) < 0)
-		child_fail(errfd);
+	r = sys(SYS_fcntl, errfd, F_DUPFD_CLOEXEC, 16, 0, 0);
+	if (r < 0)
+		child_exit(127);
+	errfd = (int)r;
+	r = sys(SYS_fcntl, memfd, F_DUPFD_CLOEXEC, 16, 0, 0);
+	if (r < 0)
+		child_fail(errfd, r);
+	memfd = (int)r;
+	r = sys(SYS_fcntl, efd, F_DUPFD_CLOEXEC, 16, 0, 0);
+	if (r < 0)
+		child_fail(errfd, r);
+	efd = (int)r;
+	r = sys(SYS_dup3, memfd, SW_EXEC_PAGE_FD, 0, 0, 0);
+	if (r >= 0)
+		r = sys(SYS_dup3, efd, SW_STUB_REPORT_FD, 0, 0, 0);
+	if (r < 0)
+		child_fail(errfd, r);
 	/* Everything else closes at exec; the error pipe still works here. */
 	if (!(o->flags & SW_SPAWN_KEEP_FDS))
-		syscall(SYS_close_range, SW_STUB_REPORT_FD + 1, ~0u,
-			CLOSE_RANGE_CLOEXEC);
-	execve(o->path, o->argv, envp);
-	child_fail(errfd);
+		sys(SYS_close_range, SW_STUB_REPORT_FD + 1, ~0u,
+		    CLOSE_RANGE_CLOEXEC, 0, 0);
+	r = sys(SYS_execve, (long)o->path, (long)o->argv, (long)envp, 0, 0);
+	child_fail(errfd, r);
 }
 
 static void free_stub_mem(struct sw_stub *s)

@@ -85,12 +85,14 @@ static void case_loop_new(intptr_t unused)
 	/* tick_ns * (stall_ticks + 1) must fit in int64_t: 6 * this > 2^63-1 */
 	BAD((o.tick_ns = 1537228672809129302ull, o.stall_ticks = 5,
 	     o.timer_div = 2), "tick * (N+1) overflows int64");
+	BAD(o.tick_ns = 0, "tick 0");
+	BAD(o.stall_ticks = 0, "stall_ticks 0");
 	BAD(o.flags = 1u << 31, "unknown loop flag");
 	BAD((o.flags = SW_LOOP_ADAPTIVE_POLL,
 	     o.poll_max_ns = SW_POLL_MAX_NS_MAX + 1), "poll_max_ns over max");
 #undef BAD
 
-	/* defaults: NULL opts, and zero fields */
+	/* defaults: NULL opts, and zero optional fields */
 	t_assert_rc(sw_loop_new(NULL, &loop), 0);
 	t_assert(loop && loop != SENTINEL);
 	got = (struct sw_loop_opts){ .size = sizeof(got) };
@@ -100,11 +102,13 @@ static void case_loop_new(intptr_t unused)
 	t_assert_eq(got.timer_div, SW_TIMER_DIV_DEFAULT);
 	t_assert_eq(got.flags, 0);
 	t_assert(sw_loop_free(loop) == NULL);
-	o = (struct sw_loop_opts){ .size = sizeof(o) };
-	got = loop_new_ok(&o, "all fields zero");
-	t_assert_eq(got.tick_ns, SW_TICK_NS_DEFAULT);
-	t_assert_eq(got.stall_ticks, SW_STALL_TICKS_DEFAULT);
+	o = (struct sw_loop_opts){ .size = sizeof(o), .tick_ns = 8000000,
+				   .stall_ticks = 3 };
+	got = loop_new_ok(&o, "optional fields zero");
+	t_assert_eq(got.tick_ns, 8000000);
+	t_assert_eq(got.stall_ticks, 3);
 	t_assert_eq(got.timer_div, SW_TIMER_DIV_DEFAULT);
+	t_assert_eq(got.poll_max_ns, SW_POLL_MAX_NS_DEFAULT);
 
 	/* the limits themselves are accepted */
 	o = good_opts();
