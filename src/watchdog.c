@@ -23,7 +23,6 @@ static const struct {
 } table[SW_WD_NSTATES][SW_WD_NEVENTS] = {
 	[SW_WD_IDLE] = {
 		[SW_WD_EV_RESUME]       = { SW_WD_RUNNING, SW_WD_NONE },
-		[SW_WD_EV_RESUME_FRESH] = { SW_WD_RUNNING, SW_WD_NONE },
 		[SW_WD_EV_REPORT]       = { KEEP, SW_WD_NONE }, /* not asked */
 		[SW_WD_EV_NOISE]        = { KEEP, SW_WD_NONE },
 		[SW_WD_EV_BAD]          = { SW_WD_KILLING, SW_WD_KILL_PROTOCOL },
@@ -33,7 +32,6 @@ static const struct {
 	},
 	[SW_WD_RUNNING] = {
 		[SW_WD_EV_RESUME]       = { KEEP, SW_WD_REFUSE },
-		[SW_WD_EV_RESUME_FRESH] = { KEEP, SW_WD_REFUSE },
 		[SW_WD_EV_REPORT]       = { SW_WD_IDLE, SW_WD_DONE_REPORT },
 		[SW_WD_EV_NOISE]        = { KEEP, SW_WD_NONE }, /* not progress */
 		[SW_WD_EV_BAD]          = { SW_WD_KILLING, SW_WD_KILL_PROTOCOL },
@@ -43,7 +41,6 @@ static const struct {
 	},
 	[SW_WD_KILLING] = {
 		[SW_WD_EV_RESUME]       = { KEEP, SW_WD_NONE }, /* death pending */
-		[SW_WD_EV_RESUME_FRESH] = { KEEP, SW_WD_NONE },
 		[SW_WD_EV_REPORT]       = { KEEP, SW_WD_NONE },
 		[SW_WD_EV_NOISE]        = { KEEP, SW_WD_NONE },
 		[SW_WD_EV_BAD]          = { KEEP, SW_WD_NONE },
@@ -53,7 +50,6 @@ static const struct {
 	},
 	[SW_WD_DEAD] = {
 		[SW_WD_EV_RESUME]       = { KEEP, SW_WD_NONE },
-		[SW_WD_EV_RESUME_FRESH] = { KEEP, SW_WD_NONE },
 		[SW_WD_EV_REPORT]       = { KEEP, SW_WD_NONE },
 		[SW_WD_EV_NOISE]        = { KEEP, SW_WD_NONE },
 		[SW_WD_EV_BAD]          = { KEEP, SW_WD_NONE },
@@ -72,12 +68,8 @@ enum sw_wd_action sw_wd_step(const struct sw_wd *wd, struct sw_wd_stub *s,
 		return SW_WD_REFUSE;
 	next = table[s->state][ev].next;
 	action = table[s->state][ev].action;
-	if (next == SW_WD_RUNNING) {
-		/* A timer armed at this very resume cannot hold an expiration
-		 * from before it, so its first read counts. */
-		s->deadline = wd->reads + wd->limit -
-			      (ev == SW_WD_EV_RESUME_FRESH);
-	}
+	if (next == SW_WD_RUNNING)
+		s->deadline = wd->reads + wd->limit;
 	if (next != KEEP)
 		s->state = next;
 	return action;

@@ -16,9 +16,6 @@
  *                silence > N*k*P = N*T;
  *   worst late:  first read fresh (at most P after the resume), then N*k + 1
  *                more: silence <= (N*k + 2)*P <= (N+1)*T because k >= 2.
- *
- * When the timer is armed at the resume itself (it had been idle and
- * disarmed), no expiration can predate the resume, so nothing is discounted.
  */
 #ifndef SW_WATCHDOG_H
 #define SW_WATCHDOG_H
@@ -35,8 +32,7 @@ enum sw_wd_state {
 };
 
 enum sw_wd_event {
-	SW_WD_EV_RESUME = 0,   /* monitor resumed it; timer already running */
-	SW_WD_EV_RESUME_FRESH, /* monitor resumed it; timer armed just now  */
+	SW_WD_EV_RESUME = 0,   /* monitor resumed it                        */
 	SW_WD_EV_REPORT,       /* eventfd readable, state word IN_KERN      */
 	SW_WD_EV_NOISE,        /* eventfd readable, state word IN_CHILD     */
 	SW_WD_EV_BAD,          /* eventfd readable, state word garbage      */
