@@ -20,6 +20,7 @@ enum variant {
 	V_FUTEX = 0,    /* UML today: FUTEX_WAKE / FUTEX_WAIT, no watchdog      */
 	V_THREAD_WD,    /* the reference fix: futex + seq + helper thread       */
 	V_STUBWATCH,    /* sw_stub_run(): epoll over eventfd, pidfd, timerfd    */
+	V_STUBWATCH_POLL, /* the same, loop with SW_LOOP_ADAPTIVE_POLL (opt-in) */
 	V_STUBWATCH_EV, /* the same loop embedded in a libev main loop          */
 	V_COUNT
 };

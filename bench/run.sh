@@ -49,13 +49,13 @@ if command -v perf >/dev/null 2>&1 &&
 		echo "syscalls per round trip, counted by perf record -e" \
 		     "raw_syscalls:sys_enter, (count(n=$n2) - count(n=$n1))" \
 		     "/ $((n2 - n1)), cross CPU"
-		printf '%-13s %8s %8s %8s\n' variant monitor stub helper
+		printf '%-14s %8s %8s %8s\n' variant monitor stub helper
 	} >"$perf_txt"
-	for v in futex thread-wd stubwatch stubwatch-ev; do
+	for v in futex thread-wd stubwatch stubwatch-poll stubwatch-ev; do
 		a=$(perf_count "$v" $n1) || continue
 		b=$(perf_count "$v" $n2) || continue
 		echo "$a $b" | awk -v v="$v" -v d=$((n2 - n1)) \
-			'{ printf "%-13s %8.3f %8.3f %8.4f\n", v,
+			'{ printf "%-14s %8.3f %8.3f %8.4f\n", v,
 			   ($4 - $1) / d, ($5 - $2) / d, ($6 - $3) / d }' \
 			>>"$perf_txt"
 	done

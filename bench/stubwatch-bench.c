@@ -556,6 +556,9 @@ static const struct {
 	{ V_STUBWATCH, V_THREAD_WD },
 	{ V_STUBWATCH_EV, V_FUTEX },
 	{ V_STUBWATCH_EV, V_STUBWATCH },
+	/* informational, not targets: opt-in adaptive polling */
+	{ V_STUBWATCH_POLL, V_FUTEX },
+	{ V_STUBWATCH_POLL, V_STUBWATCH },
 };
 
 static void report_latency(void)
@@ -572,7 +575,7 @@ static void report_latency(void)
 		"\n== handshake round trip, us (median over %d reps of %zu; "
 		"max over all) ==\n",
 		o.reps, o.n);
-	tprintf(&human, "%-13s %-5s %8s %7s %7s %7s %7s %8s\n", "variant",
+	tprintf(&human, "%-14s %-5s %8s %7s %7s %7s %7s %8s\n", "variant",
 		"cpus", "n", "p50", "p90", "p99", "p99.9", "max");
 	tprintf(&md,
 		"\n### Handshake round trip (us; median over %d reps of %zu "
@@ -587,7 +590,7 @@ static void report_latency(void)
 			if (!s->ran)
 				continue;
 			tprintf(&human,
-				"%-13s %-5s %8zu %7.2f %7.2f %7.2f %7.2f %8.1f\n",
+				"%-14s %-5s %8zu %7.2f %7.2f %7.2f %7.2f %8.1f\n",
 				variant_names[v], pin_names[pin], s->agg.n,
 				s->agg.p50, s->agg.p90, s->agg.p99,
 				s->agg.p999, s->agg.max);
@@ -823,7 +826,7 @@ static void run_syscalls(void)
 		"(perf raw_syscalls:sys_enter), CPU time (task-clock) and "
 		"context switches, per side ==\n",
 		o.sc_n);
-	tprintf(&human, "%-13s %-5s %8s %8s %8s | %9s %9s | %7s %7s\n",
+	tprintf(&human, "%-14s %-5s %8s %8s %8s | %9s %9s | %7s %7s\n",
 		"variant", "cpus", "monitor", "stub", "helper", "mon_cpu_ns",
 		"stub_cpu_ns", "mon_cs", "stub_cs");
 	tprintf(&md,
@@ -841,7 +844,7 @@ static void run_syscalls(void)
 			if (!s->ran)
 				continue;
 			tprintf(&human,
-				"%-13s %-5s %8.3f %8.3f %8.4f | %9.0f %9.0f | "
+				"%-14s %-5s %8.3f %8.3f %8.4f | %9.0f %9.0f | "
 				"%7.3f %7.3f\n",
 				variant_names[v], pin_names[pin], s->monitor,
 				s->stub, s->helper, s->mon_ns, s->stub_ns,
@@ -1872,7 +1875,7 @@ static void usage(FILE *f)
 		"  --out DIR        also write DIR/results.{jsonl,md,txt} and "
 		"DIR/latency.dat\n"
 		"  --variant V      only latency of V (futex, thread-wd, "
-		"stubwatch, stubwatch-ev)\n"
+		"stubwatch, stubwatch-poll, stubwatch-ev)\n"
 		"  --n N            round trips per run\n"
 		"  --reps R         repetitions (variants alternate)\n"
 		"  --warmup W       untimed round trips before each run\n"

@@ -34,6 +34,7 @@ const char *const variant_names[V_COUNT] = {
 	[V_FUTEX] = "futex",
 	[V_THREAD_WD] = "thread-wd",
 	[V_STUBWATCH] = "stubwatch",
+	[V_STUBWATCH_POLL] = "stubwatch-poll",
 	[V_STUBWATCH_EV] = "stubwatch-ev",
 };
 
@@ -468,6 +469,7 @@ int pair_open_in(struct pair *p, enum variant v, struct sw_loop *loop,
 
 int pair_open(struct pair *p, enum variant v, const struct sw_loop_opts *opts)
 {
+	struct sw_loop_opts poll_opts = SW_LOOP_OPTS_INIT;
 	struct sw_loop *loop = NULL;
 	int r;
 
@@ -475,6 +477,14 @@ int pair_open(struct pair *p, enum variant v, const struct sw_loop_opts *opts)
 	p->wd_slot = -1;
 	if (variant_unavailable(v))
 		return -ENOTSUP;
+	/* stubwatch-poll: the stubwatch variant's loop options (the defaults
+	 * unless the caller passes its own) plus adaptive polling. */
+	if (v == V_STUBWATCH_POLL) {
+		if (opts)
+			poll_opts = *opts;
+		poll_opts.flags |= SW_LOOP_ADAPTIVE_POLL;
+		opts = &poll_opts;
+	}
 	r = sw_loop_new(opts, &loop);
 	if (r < 0)
 		return r;
@@ -596,6 +606,7 @@ int pair_run(struct pair *p, uint64_t *samples, size_t n)
 		__atomic_store_n(&s->pid, 0, __ATOMIC_RELEASE);
 		return r;
 	case V_STUBWATCH:
+	case V_STUBWATCH_POLL:
 		RUN_LOOP(stubwatch_round);
 	case V_STUBWATCH_EV:
 		RUN_LOOP(ev_round);
@@ -607,7 +618,7 @@ int pair_run(struct pair *p, uint64_t *samples, size_t n)
 
 int pair_stall(struct pair *p, enum stub_cmd cmd, struct sw_event *ret_ev)
 {
-	if (p->v != V_STUBWATCH)
+	if (p->v != V_STUBWATCH && p->v != V_STUBWATCH_POLL)
 		return -ENOTSUP;
 	p->pl->cmd = cmd;
 	return sw_stub_run(p->stub, ret_ev);
