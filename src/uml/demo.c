@@ -6,7 +6,9 @@
  * Default: 2 vCPU loops, 3 well-behaved stubs per vCPU (churn, CPU-bound,
  * mixed), one more stub that runs churn and hijacks itself (rt_sigreturn
  * with SIGALRM blocked, then spin) after 1 s; T = 1 s, N = 5; 10 s.
- * Shows a live status line per vCPU, then a report.
+ * Shows a live status line per vCPU, then a report.  --driver chooses how
+ * each vCPU waits: sw_stub_wait() (blocking), its own poll() and
+ * sw_loop_dispatch() (dispatch), or its own libev loop (libev).
  *
  * Exit status: 0 when the run is as designed (every hijack killed for a
  * stall N..N+1 ticks after its last report with SIGALRM seen blocked, no
@@ -91,10 +93,16 @@ static void usage(FILE *f)
 		"  --duration S      seconds to run, 0.1..86400 (default 10)\n"
 		"  --hijack KIND     none|sigalrm-spin|sigalrm-sleep|flood (default sigalrm-spin)\n"
 		"  --hijack-after-ms N  when the extra stub hijacks itself, 0..3600000 (default 1000)\n"
-		"  --driver NAME     how a vCPU waits: blocking (sw_stub_wait, default)\n"
-		"                    or dispatch (poll + sw_loop_dispatch, as an embedding host)\n"
+		"  --driver NAME     how a vCPU waits: blocking (sw_stub_wait, default),\n"
+		"                    dispatch (poll + sw_loop_dispatch, as an embedding host)\n"
+		"                    or libev (each vCPU thread runs its own libev loop,\n"
+		"                    with the vCPU's loop attached by sw_ev_attach)\n"
+		"%s"
 		"  --json            one JSON object per line (spawn, kill, exit, summary)\n"
-		"  -h, --help        this text\n");
+		"  -h, --help        this text\n",
+		swu_driver_check("libev") == 0
+			? ""
+			: "                    (libev: not in this build)\n");
 }
 
 static int bad_value(const char *opt, const char *val, const char *want)
@@ -102,6 +110,24 @@ static int bad_value(const char *opt, const char *val, const char *want)
 	fprintf(stderr, "stubwatch-demo: %s: '%s' is not %s\n", opt, val, want);
 	fprintf(stderr, "Try 'stubwatch-demo --help'.\n");
 	return 2;
+}
+
+static int parse_driver(const char *s, const char **ret)
+{
+	int r = swu_driver_check(s);
+
+	if (r == -EOPNOTSUPP) {
+		fprintf(stderr, "stubwatch-demo: --driver: '%s' is not in this "
+				"build: configure found no libev (install "
+				"libev-dev and run configure again)\n", s);
+		fprintf(stderr, "Try 'stubwatch-demo --help'.\n");
+		return 2;
+	}
+	if (r < 0)
+		return bad_value("--driver", s,
+				 "a known driver (blocking, dispatch, libev)");
+	*ret = s;
+	return 0;
 }
 
 static int parse_uint(const char *opt, const char *s, unsigned lo, unsigned hi,
@@ -203,10 +229,7 @@ static int parse_args(int argc, char **argv, struct cfg *c)
 				       &c->hijack_after_ms);
 			break;
 		case O_DRIVER:
-			if (!swu_driver_known(optarg))
-				r = bad_value("--driver", optarg,
-					      "a known driver (blocking, dispatch)");
-			c->driver = optarg;
+			r = parse_driver(optarg, &c->driver);
 			break;
 		case O_JSON:
 			c->json = true;

@@ -26,9 +26,11 @@
  *
  * The vCPU's driver (how it waits) is pluggable: "blocking" uses
  * sw_stub_wait(); "dispatch" polls the loop's fd and runs
- * sw_loop_dispatch() with callbacks, as an embedding host does.  Another
- * driver (libev-hosted, say) implements struct swu_driver with the steps
- * priv.h lists and joins drivers[].
+ * sw_loop_dispatch() with callbacks, as an embedding host does; "libev"
+ * (built when configure found libev) runs the same callbacks from a libev
+ * loop of the vCPU thread's own, the loop attached with sw_ev_attach().
+ * Another driver implements struct swu_driver with the steps priv.h lists
+ * and joins drivers[].
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -42,6 +44,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#ifdef HAVE_LIBEV
+#include <stubwatch-ev.h>
+#endif
 
 #include "priv.h"
 
@@ -402,19 +408,29 @@ static int blocking_run(struct swu_vcpu *v)
 	return 0;
 }
 
-/* ---- driver: dispatch (poll the loop's fd, sw_loop_dispatch) -------------
+/* ---- drivers: dispatch and libev (callbacks from sw_loop_dispatch) -------
  *
- * The embedding path, as a host main loop would drive it (the libev driver
- * differs only in who polls): completions and timer reads arrive as
- * callbacks.  A timer read that comes in the same dispatch as the report
- * still reaches the tick callback, after the report's: it is owed, and paid
- * right after the next resume (unless the quantum ended).
+ * The embedding path, as a host main loop would drive it: completions and
+ * timer reads arrive as callbacks.  The two drivers differ only in who
+ * polls the loop's fd: "dispatch" a poll() of its own, "libev" an ev_io in
+ * the vCPU thread's libev loop (the glue runs sw_loop_dispatch()).  A timer
+ * read that comes in the same dispatch as the report still reaches the tick
+ * callback, after the report's: it is owed, and paid right after the next
+ * resume (unless the quantum ended).
+ *
+ * The callbacks only record; the vCPU serves, resumes, frees and detaches
+ * after the wait, outside any dispatch (sw_stub_detach() is refused inside).
  */
 struct dispatch_ctx {
 	struct swu_vcpu *v;
 	struct swu_mstub *ms; /* the stub of the quantum, NULL between quanta */
 	bool done;            /* its completion arrived                       */
 	struct sw_event ev;
+	int (*wait)(struct dispatch_ctx *c); /* dispatch until done           */
+#ifdef HAVE_LIBEV
+	struct ev_loop *evloop;
+	struct sw_ev *glue;
+#endif
 };
 
 static int dispatch_on_event(struct sw_stub *sw, const struct sw_event *ev,
@@ -438,9 +454,10 @@ static int dispatch_on_tick(struct sw_loop *loop, void *userdata)
 	return 0;
 }
 
-static int dispatch_wait(struct swu_vcpu *v, struct dispatch_ctx *c)
+static int poll_wait(struct dispatch_ctx *c)
 {
-	struct pollfd pfd = { .fd = sw_loop_get_fd(v->loop), .events = POLLIN };
+	struct sw_loop *loop = c->v->loop;
+	struct pollfd pfd = { .fd = sw_loop_get_fd(loop), .events = POLLIN };
 	int r;
 
 	if (pfd.fd < 0)
@@ -449,7 +466,7 @@ static int dispatch_wait(struct swu_vcpu *v, struct dispatch_ctx *c)
 		r = poll(&pfd, 1, -1);
 		if (r < 0 && errno != EINTR)
 			return -errno;
-		r = sw_loop_dispatch(v->loop);
+		r = sw_loop_dispatch(loop);
 		if (r < 0)
 			return r;
 	}
@@ -475,7 +492,7 @@ static int dispatch_quantum(struct swu_vcpu *v, struct dispatch_ctx *c,
 				break;
 			swu__vcpu_resumed(v, ms);
 		}
-		r = dispatch_wait(v, c);
+		r = c->wait(c);
 		if (r < 0)
 			break;
 		next = swu__vcpu_event(v, ms, &c->ev);
@@ -491,15 +508,14 @@ static int dispatch_quantum(struct swu_vcpu *v, struct dispatch_ctx *c,
 	return next;
 }
 
-static int dispatch_run(struct swu_vcpu *v)
+static int callbacks_run(struct swu_vcpu *v, struct dispatch_ctx *c)
 {
-	struct dispatch_ctx c = { .v = v };
 	struct swu_mstub *ms;
 	int r;
 
-	r = sw_loop_set_tick_callback(v->loop, dispatch_on_tick, &c);
+	r = sw_loop_set_tick_callback(v->loop, dispatch_on_tick, c);
 	while (r >= 0 && (ms = swu__vcpu_pick(v))) {
-		r = dispatch_quantum(v, &c, ms);
+		r = dispatch_quantum(v, c, ms);
 		if (r == SWU_NEXT_SWITCH)
 			r = swu__vcpu_release(v, ms);
 	}
@@ -507,9 +523,67 @@ static int dispatch_run(struct swu_vcpu *v)
 	return r < 0 ? r : 0;
 }
 
+static int dispatch_run(struct swu_vcpu *v)
+{
+	struct dispatch_ctx c = { .v = v, .wait = poll_wait };
+
+	return callbacks_run(v, &c);
+}
+
+#ifdef HAVE_LIBEV
+/* Iterations of the host's loop until the completion: libev polls, the
+ * glue's ev_io fires, sw_loop_dispatch() runs the callbacks.  (A host that
+ * runs ev_run(loop, 0) would ev_break() from the completion callback: the
+ * same thing, with the condition spread over two places.) */
+static int libev_wait(struct dispatch_ctx *c)
+{
+	bool watching;
+	int r;
+
+	while (!c->done) {
+		watching = ev_run(c->evloop, EVRUN_ONCE);
+		r = sw_ev_take_error(c->glue);
+		if (r < 0)
+			return r;
+		/* the glue's ev_io is gone: nothing would wake us again */
+		if (!watching && !c->done)
+			return -ENOLINK;
+	}
+	return 0;
+}
+
+/* A libev loop per vCPU thread: ev_loop_new(), since ev_default_loop() is
+ * one loop for the whole process (and takes SIGCHLD); EVFLAG_NOSIGMASK
+ * because the vCPU thread keeps every signal blocked (they are the host's)
+ * and libev has no signal watcher here to unblock one for. */
+static int libev_run(struct swu_vcpu *v)
+{
+	struct dispatch_ctx c = { .v = v, .wait = libev_wait };
+	int r;
+
+	c.evloop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+	if (!c.evloop)
+		return -ENOMEM;
+	r = sw_ev_attach(v->loop, c.evloop, &c.glue);
+	if (r == 0)
+		r = callbacks_run(v, &c);
+	/* before vcpu_cleanup() frees the stubwatch loop and its epoll fd */
+	sw_ev_detach(c.glue);
+	ev_loop_destroy(c.evloop);
+	return r;
+}
+#endif
+
+/* A driver this build lacks keeps its name (run NULL), so that asking for
+ * it is told apart from asking for a driver that does not exist. */
 static const struct swu_driver drivers[] = {
 	{ "blocking", blocking_run },
 	{ "dispatch", dispatch_run },
+#ifdef HAVE_LIBEV
+	{ "libev", libev_run },
+#else
+	{ "libev", NULL },
+#endif
 };
 
 static const struct swu_driver *driver_find(const char *name)
@@ -522,9 +596,13 @@ static const struct swu_driver *driver_find(const char *name)
 	return NULL;
 }
 
-bool swu_driver_known(const char *name)
+int swu_driver_check(const char *name)
 {
-	return name && driver_find(name);
+	const struct swu_driver *d = driver_find(name);
+
+	if (!d)
+		return -EINVAL;
+	return d->run ? 0 : -EOPNOTSUPP;
 }
 
 /* ---- vCPU threads ------------------------------------------------------- */
@@ -669,6 +747,8 @@ int swu_machine_new(const struct swu_machine_opts *opts,
 	    opts->stubs_per_vcpu > 256 || opts->extra_stubs > 256 ||
 	    !driver_find(opts->driver))
 		return -EINVAL;
+	if (!driver_find(opts->driver)->run)
+		return -EOPNOTSUPP;
 	if (!swu_supported())
 		return -ENOSYS;
 	r = loop_opts(opts, &lo);

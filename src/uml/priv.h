@@ -68,7 +68,7 @@ enum swu_next {
 
 struct swu_driver {
 	const char *name;
-	int (*run)(struct swu_vcpu *v);
+	int (*run)(struct swu_vcpu *v); /* NULL: not in this build */
 };
 
 struct swu_mstub *swu__vcpu_pick(struct swu_vcpu *v);

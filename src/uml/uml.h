@@ -280,7 +280,8 @@ struct swu_machine_opts {
 	uint32_t stall_ticks;    /* N                                          */
 	uint64_t preempt_ns;     /* preemption tick: T / preempt_ns must be an
 	                            integer >= 2 (the loop's timer_div)       */
-	const char *driver;      /* "blocking" or "dispatch" (NULL: blocking)   */
+	const char *driver;      /* "blocking", "dispatch" or "libev" (NULL:
+	                            blocking); see swu_driver_check()      */
 	swu_plan_fn plan;
 	swu_mevent_fn on_event;
 	void *userdata;
@@ -311,14 +312,22 @@ struct swu_stub_stats {
 	uint64_t last_report_ns; /* since start; 0 if none yet */
 };
 
-/* Driver names known to swu_machine_new(): "blocking" (sw_stub_wait) and
- * "dispatch" (poll on sw_loop_get_fd() + sw_loop_dispatch() with
- * callbacks: the embedding path). */
-bool swu_driver_known(const char *name);
+/* How a vCPU waits (swu_machine_opts.driver):
+ *   "blocking"  sw_stub_wait();
+ *   "dispatch"  poll on sw_loop_get_fd() + sw_loop_dispatch() with
+ *               callbacks: the embedding path;
+ *   "libev"     the same callbacks, run by the libev glue (sw_ev_attach())
+ *               from a libev loop of the vCPU thread's own (ev_loop_new());
+ *               built only when configure found libev.
+ * Returns 0 if swu_machine_new() accepts `name` (NULL: blocking);
+ * -EOPNOTSUPP for a driver this build lacks ("libev" without libev);
+ * -EINVAL for an unknown name. */
+int swu_driver_check(const char *name);
 
 /*
  * Errors: -EINVAL (NULL, a value out of range, T/preempt_ns not an integer
  *         >= 2, unknown driver, values sw_loop_new() refuses),
+ *         -EOPNOTSUPP (a driver this build lacks: swu_driver_check()),
  *         -ENOSYS (not x86_64), -ENOMEM.
  */
 int swu_machine_new(const struct swu_machine_opts *opts,

@@ -458,7 +458,7 @@ int t_load_run(const struct t_load *L)
 	unsigned starved = 0, bad_seconds = 0;
 	int r;
 
-	if (L->driver && swu_driver_check(L->driver) == -EOPNOTSUPP) {
+	if (swu_driver_check(L->driver) == -EOPNOTSUPP) {
 		t_info("SKIP: driver %s: not in this build (no libev)",
 		       L->driver);
 		return T_SKIP;
