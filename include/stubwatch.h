@@ -157,15 +157,18 @@ struct sw_loop_opts {
 #define SW_POLL_MAX_NS_MAX     1000000u
 
 /*
- * Create a loop: one epoll fd and one timerfd.  opts may be NULL (defaults).
+ * Create a loop: an epoll fd holding one timerfd and one eventfd (readable
+ * while completions wait for a dispatch).  opts may be NULL (defaults).
  *
  * The watchdog guarantees that a stub in flight (spawned or resumed, not yet
  * reported) is never killed before stall_ticks * tick_ns of silence and is
  * always killed by (stall_ticks + 1) * tick_ns, counted from the later of its
  * resume and its last valid report, as long as the loop's thread is waiting
  * or dispatching.  A stopped or descheduled monitor accrues stall time more
- * slowly, never faster.  Nothing reads the clock on the handshake path
- * (unless SW_LOOP_ADAPTIVE_POLL, which reads it through the vDSO): the timer
+ * slowly, never faster.  The handshake path makes no clock system call
+ * (a wait that sw_stub_run() settles without sleeping reads the vDSO clock
+ * once, to see whether the timer is due; SW_LOOP_ADAPTIVE_POLL reads it
+ * while spinning): the timer
  * runs every T/k (k = timer_div), the first timer read after a resume is
  * never counted (it may hold expirations from before the resume), and the
  * stub is killed on the read that makes N*k + 1 counted reads.  So with a
@@ -304,7 +307,10 @@ struct sw_spawn_opts {
 /*
  * Spawn a stub attached to `loop`, with clone3(CLONE_PIDFD) and
  * exit_signal 0, so no waitpid(-1) and no SIGCHLD = SIG_IGN in the host can
- * reap it (an exec'd stub loses that at execve(); see sw_event.status).  The stub starts in flight (state IN_CHILD): its first report,
+ * reap it (an exec'd stub loses that at execve(); see sw_event.status).
+ * The child starts with an empty signal mask (a monitor thread that blocks
+ * SIGALRM must not make its stubs look hijacked); signal dispositions are
+ * the caller's in fn mode, the defaults after exec.  The stub starts in flight (state IN_CHILD): its first report,
  * death or stall ends the first sw_stub_wait().
  *
  * On failure nothing is left behind: no fd, no child, no mapping.
@@ -314,6 +320,8 @@ struct sw_spawn_opts {
  *                  shm_size over the limit;
  *         -ECHILD  loop used in a child after fork;
  *         -ENOMEM, -EMFILE, -ENFILE, -EAGAIN (clone3: process limits);
+ *         -ENOSPC  the epoll set is full (fs.epoll.max_user_watches);
+ *         -EPERM   clone3 refused (a container's seccomp policy, say);
  *         -ENOSYS  the kernel lacks clone3 or pidfds;
  *         any execve() error (-ENOENT, -EACCES, -ENOEXEC, ...) in exec mode,
  *                  reported by the child before it exits.
@@ -403,7 +411,8 @@ void *sw_stub_get_userdata(const struct sw_stub *stub);
  * fds move between the epoll sets here, never per handshake.
  *
  * sw_stub_detach errors: -EINVAL (NULL), -ENOLINK (not attached), -EBUSY (in
- *         flight, a completion pending, or inside a callback), -ECHILD.
+ *         flight, a completion pending or its death not yet delivered, or
+ *         inside a callback), -ECHILD.
  * sw_stub_attach errors: -EINVAL (NULL), -EBUSY (attached to a loop, this one
  *         or another), -ESRCH (reaped), -ECHILD, -ENOMEM (epoll_ctl).
  */

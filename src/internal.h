@@ -17,12 +17,14 @@
 #define SW_TAG_PIDFD  1u
 #define SW_TAG_MASK   3u
 #define SW_TAG_TIMER  ((uint64_t)1 << 63 | 2u)
+#define SW_TAG_KICK   ((uint64_t)1 << 63 | 3u)
 
 struct sw_stub {
 	struct sw_loop *loop;    /* attached loop, NULL when detached (atomic) */
 	struct sw_page *page;
 	size_t shm_size;
 	pid_t pid;
+	pid_t owner;             /* the spawning process (fork detection)    */
 	int pidfd;
 	int report_fd;
 	struct sw_wd_stub wd;
@@ -49,8 +51,7 @@ struct sw_stub {
 	struct sw_event ev;
 	struct sw_stub *d_next;  /* on the loop's callback list              */
 	bool on_done;
-	struct sw_stub *x_next;  /* on the loop's deferred-death list        */
-	bool death_deferred;     /* reaped while a report was pending        */
+	bool death_owed;         /* reaped while a report was pending        */
 
 	sw_event_fn cb;
 	void *userdata;
@@ -85,7 +86,8 @@ struct sw_loop {
 	int n_in_flight;
 	struct sw_stub *muted;
 	struct sw_stub *done_head, *done_tail;
-	struct sw_stub *deferred;
+	int kickfd;                   /* readable while completions wait     */
+	bool kicked;
 
 	sw_tick_fn tick_cb;
 	void *tick_userdata;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -111,6 +112,27 @@ static int timer_set(struct sw_loop *loop, bool on)
 
 /* ---- completions and kills ----------------------------------------------- */
 
+/* A completion queued outside a wait or dispatch (sw_stub_kill() finding a
+ * dead stub, a resume delivering an owed death) must make the loop's fd
+ * readable, or a host polling it would never dispatch it. */
+static void kick(struct sw_loop *loop)
+{
+	static const uint64_t one = 1;
+
+	if (!loop->kicked &&
+	    write(loop->kickfd, &one, sizeof(one)) == sizeof(one))
+		loop->kicked = true;
+}
+
+static void unkick(struct sw_loop *loop)
+{
+	uint64_t count;
+
+	if (loop->kicked && (read(loop->kickfd, &count, sizeof(count)) ==
+				     sizeof(count) || errno == EAGAIN))
+		loop->kicked = false;
+}
+
 /* A stub's wait is over: keep the event for sw_stub_wait(), or queue the
  * stub for its callback. */
 static void complete(struct sw_loop *loop, struct sw_stub *s,
@@ -127,6 +149,8 @@ static void complete(struct sw_loop *loop, struct sw_stub *s,
 			loop->done_head = s;
 		loop->done_tail = s;
 		s->on_done = true;
+		if (!__atomic_load_n(&loop->busy, __ATOMIC_RELAXED))
+			kick(loop);
 	}
 }
 
@@ -192,6 +216,7 @@ void sw__on_report(struct sw_loop *loop, struct sw_stub *s)
 {
 	uint32_t st = __atomic_load_n(&s->page->state, __ATOMIC_ACQUIRE);
 	enum sw_wd_event ev;
+	enum sw_wd_action a;
 
 	if (st == SW_STATE_IN_KERN)
 		ev = SW_WD_EV_REPORT;
@@ -200,14 +225,16 @@ void sw__on_report(struct sw_loop *loop, struct sw_stub *s)
 	else
 		ev = SW_WD_EV_BAD;
 
-	if (ev == SW_WD_EV_REPORT)
+	a = sw_wd_step(&loop->wd, &s->wd, ev);
+	if (a == SW_WD_DONE_REPORT)
 		s->noise = 0;
-	if (ev == SW_WD_EV_NOISE && ++s->noise >= NOISE_MUTE && !s->muted &&
-	    s->wd.state != SW_WD_DEAD) {
-		/* Writes that are not reports (one can be a leftover, after an
-		 * attach; many are a flood): mute the eventfd until the next
-		 * timer read, so a flooding stub cannot keep the monitor busy.
-		 * A real report made meanwhile is seen at that read. */
+	else if (a == SW_WD_NONE && ++s->noise >= NOISE_MUTE && !s->muted &&
+		 s->wd.state != SW_WD_DEAD && s->wd.state != SW_WD_KILLING) {
+		/* Writes that are not reports of a running stub (one can be a
+		 * leftover, after an attach; many are a flood, in flight or
+		 * idle): mute the eventfd until the next timer read or resume,
+		 * so a flooding stub cannot keep the monitor busy.  A real
+		 * report made meanwhile is seen then. */
 		struct epoll_event e = { .events = EPOLLIN | EPOLLET |
 						   EPOLLONESHOT,
 					 .data.u64 = (uintptr_t)s | SW_TAG_REPORT };
@@ -218,7 +245,7 @@ void sw__on_report(struct sw_loop *loop, struct sw_stub *s)
 			loop->muted = s;
 		}
 	}
-	act(loop, s, sw_wd_step(&loop->wd, &s->wd, ev), st);
+	act(loop, s, a, st);
 }
 
 static int status_of(const siginfo_t *si)
@@ -290,62 +317,32 @@ int sw__reap(struct sw_stub *s, bool block)
 	return 1;
 }
 
-static void deferred_remove(struct sw_loop *loop, struct sw_stub *s)
-{
-	struct sw_stub **pp;
-
-	if (!s->death_deferred)
-		return;
-	for (pp = &loop->deferred; *pp; pp = &(*pp)->x_next) {
-		if (*pp == s) {
-			*pp = s->x_next;
-			break;
-		}
-	}
-	s->death_deferred = false;
-	s->x_next = NULL;
-}
-
-/* A death seen while the stub's report is still pending (one epoll_wait saw
- * both) waits for the report to be taken: neither may be lost. */
+/* Deliver a death the loop has seen (reaped) but held back because the
+ * stub's report was still pending: neither may be lost. */
 static void deliver_death(struct sw_loop *loop, struct sw_stub *s)
 {
-	deferred_remove(loop, s);
+	s->death_owed = false;
 	act(loop, s, sw_wd_step(&loop->wd, &s->wd, SW_WD_EV_DEATH), 0);
 }
 
-/* Deliver the deferred deaths whose reports have been taken. */
-static bool flush_deferred(struct sw_loop *loop)
+/* Look for the stub's death; deliver it, or owe it behind a pending
+ * report.  Returns true if the stub is known dead. */
+static bool on_death(struct sw_loop *loop, struct sw_stub *s)
 {
-	struct sw_stub *s, *next;
-	bool any = false;
-
-	for (s = loop->deferred; s; s = next) {
-		next = s->x_next;
-		if (!s->pending) {
-			deliver_death(loop, s);
-			any = true;
-		}
-	}
-	return any;
-}
-
-static void on_death(struct sw_loop *loop, struct sw_stub *s)
-{
+	if (s->reaped)
+		return true;
 	if (sw__reap(s, false) <= 0)
-		return;
+		return false;
 	/* Both fds leave the epoll set now: the pidfd stays readable and the
 	 * eventfd may still be held by the stub's own children. */
 	epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s->pidfd, NULL);
 	epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s->report_fd, NULL);
 	mute_remove(loop, s);
-	if (s->pending) {
-		s->death_deferred = true;
-		s->x_next = loop->deferred;
-		loop->deferred = s;
-		return;
-	}
-	act(loop, s, sw_wd_step(&loop->wd, &s->wd, SW_WD_EV_DEATH), 0);
+	if (s->pending)
+		s->death_owed = true;
+	else
+		deliver_death(loop, s);
+	return true;
 }
 
 /* Give a muted eventfd back its events.  Its count is drained first (it is
@@ -358,6 +355,7 @@ static void unmute(struct sw_loop *loop, struct sw_stub *s)
 	uint64_t count;
 
 	mute_remove(loop, s);
+	s->noise = 0;
 	if (read(s->report_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 		return;
 	if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, s->report_fd, &e) < 0)
@@ -384,11 +382,19 @@ static void on_timer(struct sw_loop *loop, bool *ticked)
 		s->first_read_ns = now;
 		s->stamped = true;
 	}
-	while ((s = loop->q_head) && sw_wd_expired(&loop->wd, &s->wd))
-		act(loop, s, sw_wd_step(&loop->wd, &s->wd, SW_WD_EV_EXPIRE), 0);
-
+	/* Muted stubs first: a report made while muted is not a stall. */
 	while ((s = loop->muted))
 		unmute(loop, s);
+	while ((s = loop->q_head) && sw_wd_expired(&loop->wd, &s->wd)) {
+		/* A report that reached the state word but not yet the epoll
+		 * set (its eventfd write still to come) is not a stall. */
+		if (__atomic_load_n(&s->page->state, __ATOMIC_ACQUIRE) !=
+		    SW_STATE_IN_CHILD)
+			sw__on_report(loop, s);
+		else
+			act(loop, s,
+			    sw_wd_step(&loop->wd, &s->wd, SW_WD_EV_EXPIRE), 0);
+	}
 
 	if (loop->n_in_flight == 0 && loop->armed)
 		timer_set(loop, false);
@@ -410,13 +416,16 @@ static int loop_poll(struct sw_loop *loop, int timeout, bool *ticked)
 
 		if (d == SW_TAG_TIMER)
 			timer = true;
+		else if (d == SW_TAG_KICK)
+			unkick(loop);
 		else if ((d & SW_TAG_MASK) == SW_TAG_REPORT)
 			sw__on_report(loop, (struct sw_stub *)(uintptr_t)d);
 	}
 	for (i = 0; i < n; i++) {
 		uint64_t d = evs[i].data.u64;
 
-		if (d != SW_TAG_TIMER && (d & SW_TAG_MASK) == SW_TAG_PIDFD)
+		if (d != SW_TAG_TIMER && d != SW_TAG_KICK &&
+		    (d & SW_TAG_MASK) == SW_TAG_PIDFD)
 			on_death(loop, (struct sw_stub *)(uintptr_t)(d & ~(uint64_t)SW_TAG_MASK));
 	}
 	if (timer)
@@ -476,6 +485,8 @@ static int run_callbacks(struct sw_loop *loop, int *count)
 		if (!fn || s->waited)
 			continue; /* callback cleared, or now waited on */
 		take_event(s, &ev);
+		if (s->death_owed)
+			deliver_death(loop, s); /* queued behind this report */
 		loop->in_callback = true;
 		e = fn(s, &ev, ud);
 		loop->in_callback = false;
@@ -548,7 +559,7 @@ SW_EXPORT int sw_loop_new(const struct sw_loop_opts *opts,
 	loop = calloc(1, sizeof(*loop));
 	if (!loop)
 		return -ENOMEM;
-	loop->epfd = loop->tfd = -1;
+	loop->epfd = loop->tfd = loop->kickfd = -1;
 	loop->tick_ns = tick;
 	loop->stall_ticks = stall;
 	loop->timer_div = div;
@@ -585,6 +596,16 @@ SW_EXPORT int sw_loop_new(const struct sw_loop_opts *opts,
 		r = -errno;
 		goto fail;
 	}
+	loop->kickfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (loop->kickfd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	e.data.u64 = SW_TAG_KICK; /* level-triggered: readable until drained */
+	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->kickfd, &e) < 0) {
+		r = -errno;
+		goto fail;
+	}
 	*ret_loop = loop;
 	return 0;
 fail:
@@ -611,6 +632,8 @@ SW_EXPORT struct sw_loop *sw_loop_free(struct sw_loop *loop)
 	}
 	if (loop->tfd >= 0)
 		close(loop->tfd);
+	if (loop->kickfd >= 0)
+		close(loop->kickfd);
 	if (loop->epfd >= 0)
 		close(loop->epfd);
 	if (loop->fork_guard)
@@ -683,11 +706,10 @@ SW_EXPORT int sw_loop_dispatch(struct sw_loop *loop)
 		}
 		e = run_callbacks(loop, &count);
 		r = r ? r : e;
-		if (flush_deferred(loop)) {
-			e = run_callbacks(loop, &count);
-			r = r ? r : e;
-		}
 		e = run_tick_callback(loop);
+		r = r ? r : e;
+		/* completions made by the tick callback (a kill, say) */
+		e = run_callbacks(loop, &count);
 		r = r ? r : e;
 		if (n < BATCH)
 			break;
@@ -744,10 +766,12 @@ static int resume(struct sw_stub *s, bool quiet)
 		return -ESRCH;
 	if (s->pending)
 		return -EBUSY; /* collect it first */
-	if (s->death_deferred) {
+	if (s->death_owed) {
 		deliver_death(loop, s); /* the next wait returns the EXIT */
 		return 0;
 	}
+	if (s->muted)
+		unmute(loop, s); /* it flooded while idle; the timer may be off */
 	r = sw__stub_start(loop, s);
 	if (r < 0 || s->wd.state != SW_WD_RUNNING)
 		return r; /* dying or dead: the wait reports it */
@@ -831,23 +855,13 @@ SW_EXPORT int sw_stub_wait(struct sw_stub *s, struct sw_event *ret_ev)
 	r = loop_enter(loop);
 	if (r < 0)
 		return r;
-	if (!s->pending && s->death_deferred)
+	if (!s->pending && s->death_owed)
 		deliver_death(loop, s);
 	if (!s->pending && s->wd.state != SW_WD_RUNNING &&
 	    s->wd.state != SW_WD_KILLING) {
 		loop_leave(loop);
 		return -EALREADY;
 	}
-	if (loop->tick_owed && s->wd.state == SW_WD_RUNNING && !s->pending) {
-		/* A timer read that an earlier wait could not return, because
-		 * its report won: the stub's quantum is over already. */
-		loop->tick_owed = false;
-		memset(ret_ev, 0, sizeof(*ret_ev));
-		ret_ev->type = SW_EV_TICK;
-		loop_leave(loop);
-		return SW_EV_TICK;
-	}
-
 	s->waited = true;
 	done_remove(loop, s);
 	if (s->quiet && !s->pending && s->wd.state == SW_WD_RUNNING &&
@@ -862,6 +876,18 @@ SW_EXPORT int sw_stub_wait(struct sw_stub *s, struct sw_event *ret_ev)
 			return r;
 		}
 	}
+	if (loop->tick_owed && s->wd.state == SW_WD_RUNNING && !s->pending) {
+		/* A timer read that an earlier wait could not return, because
+		 * its report won: the stub's quantum is over already.  (After
+		 * the look above, so the stub knows the monitor may sleep.) */
+		loop->tick_owed = false;
+		s->waited = false;
+		s->poll_measure = false;
+		memset(ret_ev, 0, sizeof(*ret_ev));
+		ret_ev->type = SW_EV_TICK;
+		loop_leave(loop);
+		return SW_EV_TICK;
+	}
 	r = 0;
 	while (!s->pending) {
 		ticked = false;
@@ -869,8 +895,6 @@ SW_EXPORT int sw_stub_wait(struct sw_stub *s, struct sw_event *ret_ev)
 		if (r < 0)
 			break;
 		r = run_callbacks(loop, &count);
-		if (r >= 0 && flush_deferred(loop))
-			r = run_callbacks(loop, &count);
 		if (r < 0)
 			break;
 		if (ticked && (loop->flags & SW_LOOP_TICK_EVENTS) &&
@@ -932,8 +956,7 @@ SW_EXPORT int sw_stub_kill(struct sw_stub *s, enum sw_kill_reason reason)
 		return -ESRCH;
 	/* Dead already, its death not yet seen: collect it (a zombie takes a
 	 * signal without complaint, so pidfd_send_signal cannot tell). */
-	on_death(loop, s);
-	if (s->wd.state == SW_WD_DEAD)
+	if (on_death(loop, s))
 		return -ESRCH;
 	ev = reason == SW_KILL_USER ? SW_WD_EV_KILL : SW_WD_EV_BAD;
 	/* A pending report is superseded by the kill. */
@@ -980,7 +1003,6 @@ void sw__loop_remove_stub(struct sw_loop *loop, struct sw_stub *s)
 	queue_remove(loop, s);
 	mute_remove(loop, s);
 	done_remove(loop, s);
-	deferred_remove(loop, s);
 	if (!s->reaped && !sw_loop_forked(loop)) {
 		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s->report_fd, NULL);
 		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s->pidfd, NULL);

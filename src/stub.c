@@ -140,8 +140,12 @@ CHILD_NOSAN __attribute__((noreturn)) static void
 child(const struct sw_spawn_opts *o, struct sw_page *page, size_t size,
       int memfd, int efd, int errfd, char *const *envp)
 {
+	uint64_t none = 0;
 	long r;
 
+	/* A clean signal mask: a monitor thread that blocks SIGALRM (for a
+	 * signalfd, say) must not make its stubs look hijacked. */
+	sys(SYS_rt_sigprocmask, SIG_SETMASK, (long)&none, 0, sizeof(none), 0);
 	if (o->flags & SW_SPAWN_PDEATHSIG) {
 		r = sys(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 		if (r < 0)
@@ -176,7 +180,7 @@ child(const struct sw_spawn_opts *o, struct sw_page *page, size_t size,
 	 * cannot clobber any of them. */
 	r = sys(SYS_fcntl, errfd, F_DUPFD_CLOEXEC, 16, 0, 0);
 	if (r < 0)
-		child_exit(127);
+		child_fail(errfd, r); /* still a valid fd, if a low one */
 	errfd = (int)r;
 	r = sys(SYS_fcntl, memfd, F_DUPFD_CLOEXEC, 16, 0, 0);
 	if (r < 0)
@@ -199,9 +203,11 @@ child(const struct sw_spawn_opts *o, struct sw_page *page, size_t size,
 	child_fail(errfd, r);
 }
 
-static void free_stub_mem(struct sw_stub *s)
+/* forked: in a child of the monitor, where the page was never mapped
+ * (MADV_DONTFORK), so its address may now hold something else. */
+static void free_stub_mem(struct sw_stub *s, bool forked)
 {
-	if (s->page)
+	if (s->page && !forked)
 		munmap(s->page, s->shm_size);
 	if (s->report_fd >= 0)
 		close(s->report_fd);
@@ -272,6 +278,7 @@ SW_EXPORT int sw_stub_spawn(struct sw_loop *loop,
 
 	s->pid = pid;
 	s->pidfd = pidfd;
+	s->owner = getpid();
 	close(memfd);
 	memfd = -1;
 	/* Wait for the child's setup: EOF when it exec'd or is about to run
@@ -309,7 +316,7 @@ fail:
 		close(pipefd[0]);
 	if (pipefd[1] >= 0)
 		close(pipefd[1]);
-	free_stub_mem(s);
+	free_stub_mem(s, false);
 	return r;
 }
 
@@ -321,17 +328,17 @@ SW_EXPORT struct sw_stub *sw_stub_free(struct sw_stub *s)
 	if (!s)
 		return NULL;
 	loop = __atomic_load_n(&s->loop, __ATOMIC_ACQUIRE);
-	if (loop) {
-		if (s->waited)
-			return s; /* refused: the target of a running wait */
-		forked = sw_loop_forked(loop);
+	if (loop && s->waited)
+		return s; /* refused: the target of a running wait */
+	/* A detached stub has no loop to ask: its spawner's pid tells. */
+	forked = loop ? sw_loop_forked(loop) : getpid() != s->owner;
+	if (loop)
 		sw__loop_remove_stub(loop, s);
-	}
 	if (!s->reaped && !forked) {
 		syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
 		sw__reap(s, true);
 	}
-	free_stub_mem(s);
+	free_stub_mem(s, forked);
 	return NULL;
 }
 
@@ -385,8 +392,9 @@ SW_EXPORT int sw_stub_detach(struct sw_stub *s)
 		return -ENOLINK;
 	if (sw_loop_forked(loop))
 		return -ECHILD;
-	if (s->waited || s->pending || s->wd.state == SW_WD_RUNNING ||
-	    s->wd.state == SW_WD_KILLING || loop->in_callback)
+	if (s->waited || s->pending || s->death_owed ||
+	    s->wd.state == SW_WD_RUNNING || s->wd.state == SW_WD_KILLING ||
+	    loop->in_callback)
 		return -EBUSY;
 	sw__loop_remove_stub(loop, s);
 	return 0;
@@ -403,7 +411,7 @@ SW_EXPORT int sw_stub_attach(struct sw_stub *s, struct sw_loop *loop)
 		return -EBUSY;
 	if (sw_loop_forked(loop))
 		return -ECHILD;
-	if (s->delivered_end)
+	if (s->reaped)
 		return -ESRCH;
 	return sw__loop_add_stub(loop, s);
 }

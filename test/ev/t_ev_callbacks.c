@@ -243,7 +243,7 @@ static int case_detach(void *arg)
 static int case_args(void *arg)
 {
 	struct ev_loop *evl = t_evloop((enum t_evkind)(intptr_t)arg);
-	struct sw_loop *loop = t_loop(0, 0, 0);
+	struct sw_loop *loop = t_loop(SW_TICK_NS_DEFAULT, SW_STALL_TICKS_DEFAULT, 0);
 	struct sw_ev *g = (struct sw_ev *)&g; /* must stay untouched */
 
 	T_EQ(sw_ev_attach(NULL, evl, &g), -EINVAL);
