@@ -331,6 +331,13 @@ static bool on_death(struct sw_loop *loop, struct sw_stub *s)
 {
 	if (s->reaped)
 		return true;
+	/* A report that reached the state word but whose eventfd event is
+	 * not processed yet (it is dropped with the fd below) still counts:
+	 * look before reaping, while the pid is surely the stub's. */
+	if (s->wd.state == SW_WD_RUNNING &&
+	    __atomic_load_n(&s->page->state, __ATOMIC_ACQUIRE) !=
+		    SW_STATE_IN_CHILD)
+		sw__on_report(loop, s);
 	if (sw__reap(s, false) <= 0)
 		return false;
 	/* Both fds leave the epoll set now: the pidfd stays readable and the

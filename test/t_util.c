@@ -334,6 +334,10 @@ int t_role_echo(struct sw_page *page, void *arg)
 			t_sleep_ns(LOAD(&p->delay_ns));
 			t_stall(page, T_STALL_ARG(T_STALL_GARBAGE,
 						  (uint32_t)LOAD(&p->arg)));
+		case T_REQ_FLOOD_IDLE:
+			STORE(&p->ack, req + 1);
+			sw_stub_report(page);
+			t_stall(page, T_STALL_FLOOD);
 		case T_REQ_SCRIBBLE:
 			/* the monitor must not trust these back */
 			page->magic = 0;

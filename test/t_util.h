@@ -196,6 +196,8 @@ struct t_payload {
 #define T_REQ_GARBAGE_IDLE (T_REQ_CMD + 8) /* report, sleep delay_ns, then
 					      T_STALL_GARBAGE with arg as the
 					      value, while not in flight    */
+#define T_REQ_FLOOD_IDLE (T_REQ_CMD + 9) /* report, then write its eventfd
+					    in a loop, while not in flight */
 
 /*
  * Stall kinds: what a stub does when it stops reporting (the low byte of
