@@ -18,6 +18,20 @@
  * The handler writes the signal and the register state into the page,
  * reports, waits for the monitor, applies its answer to the saved registers
  * (RAX for a served system call) and returns through rt_sigreturn.
+ *
+ * Sanitizers: every function here is SWU_NOSAN, and no memset, memcpy,
+ * memchr or memmove is called (the runtimes intercept them).  Under the
+ * filter nearly every system call traps, and in the handler, with every
+ * signal masked, a trapped call is a forced, fatal SIGSYS.  Instrumented,
+ * this code made such calls: ASan puts __asan_handle_no_return() before
+ * each noreturn call (die(), hijack()), which calls sigaltstack(); when
+ * that came back -ENOSYS, ASan's CHECK failure went on with gettid(),
+ * write(2) and mmap(), and from the handler the stub died of SIGSYS.
+ * (Likewise a fake stack for use-after-return is mmap()ed, a UBSan report
+ * writes.)  Left: clock_gettime()'s interceptor, which makes no system
+ * call (the vDSO), and the stub side of stubwatch.h: GCC does not inline
+ * it into a SWU_NOSAN caller, so its out-of-line copy keeps checks that
+ * enter a runtime only on a bad access to the page.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -29,7 +43,6 @@
 #include <linux/seccomp.h>
 #include <signal.h>
 #include <stddef.h>
-#include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -43,9 +56,14 @@ _Static_assert(SW_PAGE_PAYLOAD + sizeof(struct swu_shared) <= SWU_ALTSTACK_OFF,
 
 #if defined(__x86_64__)
 
+/* Not instrumented by ASan, TSan or UBSan: see above.  The same as the
+ * child side of libstubwatch (src/stub.c). */
+#define SWU_NOSAN __attribute__((no_sanitize("address", "thread", "undefined")))
+
 /* ---- raw system calls ---------------------------------------------------- */
 
-static inline long sys6(long nr, long a, long b, long c, long d, long e, long f)
+static inline SWU_NOSAN long sys6(long nr, long a, long b, long c, long d,
+				  long e, long f)
 {
 	long ret;
 	register long r10 __asm__("r10") = d;
@@ -67,10 +85,38 @@ static inline long sys6(long nr, long a, long b, long c, long d, long e, long f)
 #define sys4(n, a, b, c, d) \
 	sys6((n), (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
 
-__attribute__((noreturn)) static void die(int status)
+SWU_NOSAN __attribute__((noreturn)) static void die(int status)
 {
 	for (;;)
 		sys1(__NR_exit_group, status);
+}
+
+/* memset, memcpy and memchr without libc (nor its interceptors): byte by
+ * byte through a volatile pointer, which the compiler cannot turn back
+ * into a library call.  Only for setup and the odd report. */
+static SWU_NOSAN void bzero_v(void *p, size_t n)
+{
+	volatile unsigned char *d = p;
+
+	while (n--)
+		*d++ = 0;
+}
+
+static SWU_NOSAN void copy_v(void *dst, const void *src, size_t n)
+{
+	volatile unsigned char *d = dst;
+	const unsigned char *s = src;
+
+	while (n--)
+		*d++ = *s++;
+}
+
+static SWU_NOSAN char *find_nl(char *p, size_t n)
+{
+	for (; n; n--, p++)
+		if (*(volatile char *)p == '\n')
+			return p;
+	return NULL;
 }
 
 /* rt_sigaction()'s kernel ABI on x86_64, and the restorer it requires. */
@@ -107,7 +153,7 @@ static struct {
 
 static volatile uint64_t sink; /* keeps the computation alive */
 
-static uint64_t now_ns(void)
+static SWU_NOSAN uint64_t now_ns(void)
 {
 	struct timespec ts;
 
@@ -120,7 +166,7 @@ static uint64_t now_ns(void)
 
 /* ---- the signal handler -------------------------------------------------- */
 
-static void on_signal(int sig, siginfo_t *si, void *ucv)
+static SWU_NOSAN void on_signal(int sig, siginfo_t *si, void *ucv)
 {
 	ucontext_t *uc = ucv;
 	greg_t *g = uc->uc_mcontext.gregs;
@@ -142,7 +188,7 @@ static void on_signal(int sig, siginfo_t *si, void *ucv)
 	} else {
 		r->arch = 0;
 		r->nr = -1;
-		memset(r->args, 0, sizeof(r->args));
+		bzero_v(r->args, sizeof(r->args));
 	}
 	r->ip = (uint64_t)g[REG_RIP];
 	r->sp = (uint64_t)g[REG_RSP];
@@ -165,7 +211,7 @@ static void on_signal(int sig, siginfo_t *si, void *ucv)
 
 /* ---- setup ------------------------------------------------------------- */
 
-static int parse_hex(const char **p, uintptr_t *ret)
+static SWU_NOSAN int parse_hex(const char **p, uintptr_t *ret)
 {
 	uintptr_t v = 0;
 	int n = 0;
@@ -189,7 +235,7 @@ static int parse_hex(const char **p, uintptr_t *ret)
  * live.  libstubwatch now keeps other stubs' pages out of the child
  * (MADV_DONTFORK); this also drops any shared memory of the host process,
  * which a hijacked stub could otherwise write. */
-static void drop_if_foreign(const char *line, uintptr_t keep)
+static SWU_NOSAN void drop_if_foreign(const char *line, uintptr_t keep)
 {
 	uintptr_t lo, hi;
 	const char *p = line;
@@ -203,7 +249,7 @@ static void drop_if_foreign(const char *line, uintptr_t keep)
 		sys2(__NR_munmap, lo, hi - lo);
 }
 
-static int drop_foreign_shared(uintptr_t keep)
+static SWU_NOSAN int drop_foreign_shared(uintptr_t keep)
 {
 	char buf[8192];
 	size_t have = 0;
@@ -224,7 +270,7 @@ static int drop_foreign_shared(uintptr_t keep)
 		have += (size_t)n;
 		buf[have] = '\0';
 		start = buf;
-		while ((nl = memchr(start, '\n', have - (size_t)(start - buf)))) {
+		while ((nl = find_nl(start, have - (size_t)(start - buf)))) {
 			*nl = '\0';
 			drop_if_foreign(start, keep);
 			start = nl + 1;
@@ -232,13 +278,13 @@ static int drop_foreign_shared(uintptr_t keep)
 		have -= (size_t)(start - buf);
 		if (have == sizeof(buf) - 1)
 			have = 0; /* an absurd line: skip it */
-		memmove(buf, start, have);
+		copy_v(buf, start, have); /* forwards: start >= buf */
 	}
 	sys1(__NR_close, fd);
 	return n < 0 ? -1 : 0;
 }
 
-static int install_handler(void)
+static SWU_NOSAN int install_handler(void)
 {
 	struct ksigaction sa = {
 		.handler = (void *)on_signal,
@@ -262,7 +308,7 @@ static int install_handler(void)
 
 /* ---- user code ----------------------------------------------------------- */
 
-static uint64_t spin(uint64_t x, unsigned n)
+static SWU_NOSAN uint64_t spin(uint64_t x, unsigned n)
 {
 	while (n--) {
 		x ^= x << 13;
@@ -272,7 +318,7 @@ static uint64_t spin(uint64_t x, unsigned n)
 	return x;
 }
 
-static void landing(void);
+static SWU_NOSAN void landing(void);
 
 /*
  * The attack: rt_sigreturn is on every seccomp stub's allowlist, and it
@@ -280,14 +326,14 @@ static void landing(void);
  * whose uc_sigmask holds SIGALRM (not SIGSYS or SIGSEGV: with those blocked
  * the next trap is fatal, not a hang) and whose rip/rsp land in landing().
  */
-__attribute__((noreturn, noinline)) static void hijack(void)
+SWU_NOSAN __attribute__((noreturn, noinline)) static void hijack(void)
 {
 	static ucontext_t frame;
 	static uint8_t stack[16384] __attribute__((aligned(64)));
 	uint64_t mask = 1ull << (SIGALRM - 1);
 	greg_t *g = frame.uc_mcontext.gregs;
 
-	memset(&frame, 0, sizeof(frame));
+	bzero_v(&frame, sizeof(frame));
 	g[REG_RIP] = (greg_t)(uintptr_t)landing;
 	g[REG_RSP] = (greg_t)(uintptr_t)(stack + sizeof(stack) - 8);
 	g[REG_EFL] = 0x202;
@@ -296,7 +342,7 @@ __attribute__((noreturn, noinline)) static void hijack(void)
 	frame.uc_stack.ss_sp = (char *)child.page + SWU_ALTSTACK_OFF;
 	frame.uc_stack.ss_size = SWU_SHM_SIZE - SWU_ALTSTACK_OFF;
 	frame.uc_stack.ss_flags = 0;
-	memcpy(&frame.uc_sigmask, &mask, sizeof(mask));
+	copy_v(&frame.uc_sigmask, &mask, sizeof(mask));
 	/* the kernel reads the ucontext at rsp (the return address that
 	 * precedes it in a real frame has been popped) */
 	__asm__ volatile("mov %0, %%rsp\n\t"
@@ -310,7 +356,7 @@ __attribute__((noreturn, noinline)) static void hijack(void)
 }
 
 /* Where the hijacked stub lands, SIGALRM blocked. */
-static void landing(void)
+static SWU_NOSAN void landing(void)
 {
 	static const uint64_t one = 1;
 	static uint32_t word;
@@ -329,7 +375,7 @@ static void landing(void)
 	}
 }
 
-static void maybe_hijack(void)
+static SWU_NOSAN void maybe_hijack(void)
 {
 	if (child.prog.hijack == SWU_HIJACK_NONE)
 		return;
@@ -339,7 +385,7 @@ static void maybe_hijack(void)
 
 /* One mmap/munmap pair, both trapped and served.  Checks the answers: a
  * page-aligned address, then 0; and now and then getpid(). */
-static void churn_pair(uint64_t i)
+static SWU_NOSAN void churn_pair(uint64_t i)
 {
 	size_t len = (size_t)4096 << (i & 3);
 	long a, r;
@@ -355,7 +401,7 @@ static void churn_pair(uint64_t i)
 		die(SWU_EXIT_BADRESULT);
 }
 
-static void prog_churn(void)
+static SWU_NOSAN void prog_churn(void)
 {
 	for (uint64_t i = 0; !child.prog.iterations || i < child.prog.iterations;
 	     i++) {
@@ -364,7 +410,7 @@ static void prog_churn(void)
 	}
 }
 
-static void prog_cpu(void)
+static SWU_NOSAN void prog_cpu(void)
 {
 	uint64_t x = 88172645463325252ull ^ (uint64_t)child.pid;
 
@@ -375,7 +421,7 @@ static void prog_cpu(void)
 	}
 }
 
-static void prog_mixed(void)
+static SWU_NOSAN void prog_mixed(void)
 {
 	uint64_t x = 88172645463325252ull ^ (uint64_t)child.pid, t0;
 
@@ -392,7 +438,7 @@ static void prog_mixed(void)
 }
 
 /* Forge one report, then spin: the monitor must kill it (PROTOCOL). */
-static void prog_liar(void)
+static SWU_NOSAN void prog_liar(void)
 {
 	static const uint64_t one = 1;
 	struct swu_report *r = &child.sh->report;
@@ -400,7 +446,7 @@ static void prog_liar(void)
 
 	for (unsigned i = 0; i < 8; i++)
 		churn_pair(i);
-	memset(r, 0, sizeof(*r));
+	bzero_v(r, sizeof(*r));
 	r->seq = ++child.seq;
 	r->nr = -1;
 	switch (child.prog.lie) {
@@ -436,7 +482,7 @@ static void prog_liar(void)
 
 /* The filter at work: write(1) and getppid() trap and get the monitor's
  * -ENOSYS; write() to its own eventfd goes to the kernel. */
-static void prog_probe(void)
+static SWU_NOSAN void prog_probe(void)
 {
 	static const uint64_t one = 1;
 	long a, b, c;
@@ -448,7 +494,7 @@ static void prog_probe(void)
 						   : SWU_EXIT_BADRESULT);
 }
 
-static void prog_segv(void)
+static SWU_NOSAN void prog_segv(void)
 {
 	static volatile uintptr_t unmapped = 16;
 
@@ -458,7 +504,7 @@ static void prog_segv(void)
 
 /* ---- the entry point ----------------------------------------------------- */
 
-int swu__stub_main(struct sw_page *page, void *arg)
+SWU_NOSAN int swu__stub_main(struct sw_page *page, void *arg)
 {
 	uint64_t all = ~0ull, none = 0;
 	struct sock_filter filter[SWU_FILTER_MAX];
@@ -487,7 +533,7 @@ int swu__stub_main(struct sw_page *page, void *arg)
 		die(SWU_EXIT_SETUP + 3);
 
 	/* hello: the monitor answers with our filter */
-	memset(&child.sh->report, 0, sizeof(child.sh->report));
+	bzero_v(&child.sh->report, sizeof(child.sh->report));
 	child.seq = 1;
 	child.sh->report.seq = 1;
 	child.sh->report.signo = SWU_SIG_HELLO;
@@ -497,7 +543,7 @@ int swu__stub_main(struct sw_page *page, void *arg)
 	if (child.sh->reply.action != SWU_ACT_FILTER || len == 0 ||
 	    len > SWU_FILTER_MAX)
 		die(SWU_EXIT_SETUP + 4);
-	memcpy(filter, child.sh->reply.filter, len * sizeof(filter[0]));
+	copy_v(filter, child.sh->reply.filter, len * sizeof(filter[0]));
 	fprog.len = (unsigned short)len;
 	fprog.filter = filter;
 

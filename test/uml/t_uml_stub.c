@@ -130,7 +130,12 @@ static int t_churn_served(void)
 	T_CHECK(d.ended && d.end.type == SW_EV_EXIT, "ended %d type %d",
 		d.ended, d.end.type);
 	T_CHECK(WIFEXITED(d.end.status) && WEXITSTATUS(d.end.status) == 0,
-		"status 0x%x (3: a served call came back wrong)", d.end.status);
+		"status 0x%x: %s %d%s", d.end.status,
+		WIFEXITED(d.end.status) ? "exit" : "signal",
+		WIFEXITED(d.end.status) ? WEXITSTATUS(d.end.status)
+					: WTERMSIG(d.end.status),
+		WIFEXITED(d.end.status) && WEXITSTATUS(d.end.status) == 3
+			? " (a served call came back wrong)" : "");
 	/* 1000 pairs and a getpid every 64 rounds */
 	T_CHECK(d.sigsys == 2000 + 1000 / 64, "%u SIGSYS reports", d.sigsys);
 	T_CHECK(d.served[0].nr == SYS_mmap && d.served[0].ret >= 0x1000,
