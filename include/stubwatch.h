@@ -120,7 +120,7 @@ struct sw_loop_opts {
 	uint64_t tick_ns;      /* watchdog tick T (default 1 s)                 */
 	uint32_t stall_ticks;  /* N: kill after N..N+1 ticks of silence (5)     */
 	uint32_t timer_div;    /* the loop's one timerfd fires every T/timer_div;
-	                          default 4, at least 2 (see below)             */
+	                          default 8, at least 2 (see below)             */
 	unsigned flags;        /* SW_LOOP_*                                     */
 	uint32_t poll_max_ns;  /* SW_LOOP_ADAPTIVE_POLL: the budget's ceiling;
 	                          default 50 us, at most 1 ms                   */
@@ -146,7 +146,7 @@ struct sw_loop_opts {
 
 #define SW_TICK_NS_DEFAULT     1000000000ull
 #define SW_STALL_TICKS_DEFAULT 5u
-#define SW_TIMER_DIV_DEFAULT   4u
+#define SW_TIMER_DIV_DEFAULT   8u
 /* Limits: tick_ns / timer_div >= SW_TIMER_NS_MIN (and divides evenly);
  * 1 <= stall_ticks <= SW_STALL_TICKS_MAX; 2 <= timer_div <= SW_TIMER_DIV_MAX;
  * tick_ns * (stall_ticks + 1) must fit in int64_t nanoseconds. */
@@ -173,7 +173,8 @@ struct sw_loop_opts {
  * never counted (it may hold expirations from before the resume), and the
  * stub is killed on the read that makes N*k + 1 counted reads.  So with a
  * promptly scheduled monitor the kill lands in (N*T, N*T + 2*T/k]: the
- * default k = 4 leaves half a tick of slack under the (N+1)*T bound.  The
+ * default k = 8 leaves three quarters of a tick of slack under the
+ * (N+1)*T bound, against a monitor thread that runs late.  The
  * timer is disarmed after a read that finds nothing in flight, so an idle
  * loop does not wake its host.
  *
