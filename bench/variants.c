@@ -317,22 +317,43 @@ static void wd_slot_put(int i)
 #if defined(BENCH_HAVE_SW_EV)
 /*
  * The host main loop is libev's: the glue (include/stubwatch-ev.h) puts the
- * stubwatch loop's fd in it as one ev_io and runs sw_loop_dispatch() from
- * its callback, which runs the stub's completion callback.
+ * stubwatch loop's fd in it as one ev_io (and calls sw_loop_prepare() before
+ * libev blocks).  Driven as an embedding host drives stubs: the report
+ * callback times the round trip and resumes the stub for the next one.
  */
 struct ev_drv {
 	struct ev_loop *evl;
 	struct sw_ev *glue;
-	int done;
+	uint64_t *samples; /* NULL: untimed */
+	size_t n, i;       /* round trips asked for, made */
+	uint64_t t0;       /* the current round trip's resume */
+	int err;
 };
 
 static int ev_on_event(struct sw_stub *stub, const struct sw_event *ev,
 		       void *userdata)
 {
 	struct ev_drv *d = userdata;
+	uint64_t t = now_ns();
+	int r;
 
-	(void)stub;
-	d->done = ev->type;
+	if (ev->type != SW_EV_REPORT || d->i >= d->n) {
+		d->err = -EPROTO;
+		ev_break(d->evl, EVBREAK_ALL);
+		return 0;
+	}
+	if (d->samples)
+		d->samples[d->i] = t - d->t0;
+	if (++d->i == d->n) {
+		ev_break(d->evl, EVBREAK_ALL);
+		return 0;
+	}
+	d->t0 = now_ns();
+	r = sw_stub_resume(stub);
+	if (r < 0) {
+		d->err = r;
+		ev_break(d->evl, EVBREAK_ALL);
+	}
 	return 0;
 }
 
@@ -372,22 +393,25 @@ static void ev_close(struct pair *p)
 	p->ev = NULL;
 }
 
-static inline int ev_round(struct pair *p)
+static int ev_run_pair(struct pair *p, uint64_t *samples, size_t n)
 {
 	struct ev_drv *d = p->ev;
 	int r;
 
-	d->done = 0;
+	if (!n)
+		return 0;
+	d->samples = samples;
+	d->n = n;
+	d->i = 0;
+	d->err = 0;
+	d->t0 = now_ns();
 	r = sw_stub_resume(p->stub);
-	if (r < 0)
-		return r;
-	while (!d->done) {
-		ev_run(d->evl, EVRUN_ONCE);
+	while (r >= 0 && d->i < d->n && !d->err) {
+		ev_run(d->evl, 0);
 		r = sw_ev_take_error(d->glue);
-		if (r < 0)
-			return r;
 	}
-	return d->done == SW_EV_REPORT ? 0 : -EPROTO;
+	d->n = 0;
+	return r < 0 ? r : d->err;
 }
 #else
 static int ev_open(struct pair *p)
@@ -401,9 +425,11 @@ static void ev_close(struct pair *p)
 	(void)p;
 }
 
-static inline int ev_round(struct pair *p)
+static int ev_run_pair(struct pair *p, uint64_t *samples, size_t n)
 {
 	(void)p;
+	(void)samples;
+	(void)n;
 	return -ENOTSUP;
 }
 #endif
@@ -609,7 +635,7 @@ int pair_run(struct pair *p, uint64_t *samples, size_t n)
 	case V_STUBWATCH_POLL:
 		RUN_LOOP(stubwatch_round);
 	case V_STUBWATCH_EV:
-		RUN_LOOP(ev_round);
+		return ev_run_pair(p, samples, n);
 	case V_COUNT:
 		break;
 	}

@@ -4,7 +4,11 @@
  *
  * One ev_io watches the stubwatch loop's epoll fd; when it is readable the
  * glue calls sw_loop_dispatch(), which runs the stubs' callbacks (report,
- * exit, kill) and the tick callback.  Nothing else is needed from the host.
+ * exit, kill) and the tick callback.  One ev_prepare (not counted as keeping
+ * ev_run() alive) calls sw_loop_prepare() before libev blocks: a stub that
+ * a callback resumed and that has answered by then is served at once,
+ * without libev's poll or the loop's own.  Nothing else is needed from the
+ * host.
  *
  *     sw_loop_new(NULL, &loop);
  *     sw_stub_spawn(loop, &so, &stub);        (in flight at once)
@@ -33,10 +37,9 @@
  *   ev_break(): fine; running the same ev loop again (a nested ev_run())
  *   is not supported.
  *
- * A callback's error (a negative return) stops that dispatch; the glue
- * keeps it for sw_ev_take_error() and delivers the completions still queued
- * on the next loop iteration (an ev_idle), so an ev_break() from the
- * callback takes effect first.
+ * A callback's error (a negative return) does not stop the other
+ * completions of that dispatch; the glue keeps the first error for
+ * sw_ev_take_error().
  *
  * After fork(): sw_ev_attach() in the child returns -ECHILD; a glue attached
  * before the fork stops its ev_io in the child at the first dispatch, which

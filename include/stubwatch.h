@@ -219,6 +219,23 @@ int sw_loop_get_fd(struct sw_loop *loop);
  */
 int sw_loop_dispatch(struct sw_loop *loop);
 
+/*
+ * For a host that can run code right before it blocks (libev's ev_prepare,
+ * GLib's prepare, a hand-written poll loop): call this before every blocking
+ * poll of the loop's fd, once you have called it once.  From the first call
+ * on, sw_stub_resume() tells the stub the monitor is awake, and this call
+ * then tells each stub resumed since that the monitor may sleep, taking at
+ * once the reports already made: the round trips that a stub answers before
+ * the host would sleep cost no poll, no eventfd write and no dispatch, as
+ * with sw_stub_run().  It runs callbacks as sw_loop_dispatch() does, for up
+ * to 64 rounds of resumes made by them, and returns their number.  After it
+ * returns the host may block: anything left is either armed to wake it or
+ * makes the loop's fd readable.
+ *
+ * Errors: as sw_loop_dispatch().
+ */
+int sw_loop_prepare(struct sw_loop *loop);
+
 /* With SW_LOOP_TICK_EVENTS: called from sw_loop_dispatch() when it read the
  * timer (once per dispatch however many reads).  NULL to clear.
  * Errors: -EINVAL (NULL loop). */

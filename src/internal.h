@@ -61,6 +61,8 @@ struct sw_stub {
 	bool poll_now;           /* spin in this wait                         */
 	bool poll_measure;       /* cross-CPU: time this wait to adapt        */
 	bool quiet;              /* resumed by sw_stub_run: look before sleep */
+	struct sw_stub *qt_next; /* on the loop's list of quiet resumes      */
+	bool on_quiet;
 };
 
 struct sw_loop {
@@ -87,6 +89,8 @@ struct sw_loop {
 	struct sw_stub *muted;
 	struct sw_stub *done_head, *done_tail;
 	int kickfd;                   /* readable while completions wait     */
+	bool host_prepares;           /* sw_loop_prepare() runs before sleeps */
+	struct sw_stub *quiet_head;   /* resumed quietly since its last call */
 	bool kicked;
 
 	sw_tick_fn tick_cb;

@@ -93,6 +93,22 @@ static void mute_remove(struct sw_loop *loop, struct sw_stub *s)
 	s->m_next = NULL;
 }
 
+static void quiet_remove(struct sw_loop *loop, struct sw_stub *s)
+{
+	struct sw_stub **pp;
+
+	if (!s->on_quiet)
+		return;
+	for (pp = &loop->quiet_head; *pp; pp = &(*pp)->qt_next) {
+		if (*pp == s) {
+			*pp = s->qt_next;
+			break;
+		}
+	}
+	s->on_quiet = false;
+	s->qt_next = NULL;
+}
+
 /* ---- timer --------------------------------------------------------------- */
 
 static int timer_set(struct sw_loop *loop, bool on)
@@ -782,8 +798,14 @@ static int resume(struct sw_stub *s, bool quiet)
 	r = sw__stub_start(loop, s);
 	if (r < 0 || s->wd.state != SW_WD_RUNNING)
 		return r; /* dying or dead: the wait reports it */
-	mon = quiet ? 0 : SW_MON_SLEEPING;
-	s->quiet = quiet;
+	mon = quiet || loop->host_prepares ? 0 : SW_MON_SLEEPING;
+	s->quiet = quiet || loop->host_prepares;
+	if (!quiet && loop->host_prepares && !s->on_quiet) {
+		/* sw_loop_prepare() looks at it before the host sleeps */
+		s->qt_next = loop->quiet_head;
+		loop->quiet_head = s;
+		s->on_quiet = true;
+	}
 	if (loop->flags & SW_LOOP_ADAPTIVE_POLL)
 		mon |= sw__poll_decide(loop, s, quiet);
 	/* Published to the stub by the release store of IN_CHILD. */
@@ -816,6 +838,72 @@ static int harvest(struct sw_loop *loop, bool *ticked, int *count)
 	if (r < 0)
 		return r;
 	return run_callbacks(loop, count);
+}
+
+/* Tell every stub resumed quietly since the last call that the monitor may
+ * sleep now, and take the reports already made (no eventfd was written for
+ * them). */
+static void announce_sleep(struct sw_loop *loop)
+{
+	struct sw_stub *s;
+
+	while ((s = loop->quiet_head)) {
+		loop->quiet_head = s->qt_next;
+		s->qt_next = NULL;
+		s->on_quiet = false;
+		if (!s->quiet)
+			continue; /* a wait looked already */
+		s->quiet = false;
+		if (s->pending || s->wd.state != SW_WD_RUNNING)
+			continue;
+		__atomic_store_n(&s->page->monitor,
+				 s->page->monitor | SW_MON_SLEEPING,
+				 __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&s->page->state, __ATOMIC_SEQ_CST) !=
+		    SW_STATE_IN_CHILD)
+			sw__on_report(loop, s);
+	}
+}
+
+#define PREPARE_ROUNDS 64
+
+SW_EXPORT int sw_loop_prepare(struct sw_loop *loop)
+{
+	int count = 0, r, e, rounds;
+	bool ticked = false;
+
+	if (!loop)
+		return -EINVAL;
+	if (sw_loop_forked(loop))
+		return -ECHILD;
+	r = loop_enter(loop);
+	if (r < 0)
+		return r;
+	loop->host_prepares = true;
+	/* Callbacks resume stubs; those that report before we look again are
+	 * served here, without the host's poll or ours.  Bounded, so that the
+	 * host's other work is not starved. */
+	for (rounds = 0; rounds < PREPARE_ROUNDS; rounds++) {
+		announce_sleep(loop);
+		e = harvest(loop, &ticked, &count);
+		r = r ? r : e;
+		e = run_callbacks(loop, &count);
+		r = r ? r : e;
+		if (ticked) {
+			ticked = false;
+			e = run_tick_callback(loop);
+			r = r ? r : e;
+			e = run_callbacks(loop, &count);
+			r = r ? r : e;
+		}
+		if (!loop->quiet_head)
+			break;
+	}
+	announce_sleep(loop);
+	if (loop->done_head)
+		kick(loop); /* reports found last: the host must not sleep */
+	loop_leave(loop);
+	return r < 0 ? r : count;
 }
 
 /*
@@ -1010,6 +1098,7 @@ void sw__loop_remove_stub(struct sw_loop *loop, struct sw_stub *s)
 	queue_remove(loop, s);
 	mute_remove(loop, s);
 	done_remove(loop, s);
+	quiet_remove(loop, s);
 	if (!s->reaped && !sw_loop_forked(loop)) {
 		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s->report_fd, NULL);
 		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s->pidfd, NULL);

@@ -207,6 +207,64 @@ static void case_tick_preempt(intptr_t mode)
 	t_assert(sw_loop_free(loop) == NULL);
 }
 
+/* A host that calls sw_loop_prepare() before it sleeps: an echo stub
+ * resumed from its report callback, 3,000 round trips checked one by one,
+ * while a second stub stalls and is still killed on time. */
+struct pingpong {
+	unsigned long rounds, target;
+	int other;
+};
+
+static int on_pingpong(struct sw_stub *stub, const struct sw_event *ev,
+		       void *ud)
+{
+	struct pingpong *pp = ud;
+
+	t_assert_eq(ev->type, SW_EV_REPORT);
+	t_assert_eq(t_pl(stub)->ack, pp->rounds + 2); /* req k+1, ack k+2 */
+	if (++pp->rounds == pp->target)
+		return 0;
+	t_pl(stub)->req = pp->rounds + 1;
+	t_assert_rc(sw_loop_prepare(sw_stub_loop(stub)), -EBUSY);
+	return sw_stub_resume(stub);
+}
+
+static void case_prepare(intptr_t mode)
+{
+	struct sw_loop *loop = t_loop_timed();
+	struct sw_stub *echo = t_spawn_echo(loop, mode);
+	struct sw_stub *k = t_spawn(loop, mode, "stall", T_STALL_FUTEX);
+	struct pingpong pp = { .rounds = 0, .target = 3000 };
+	struct seen kil = { 0 };
+	struct pollfd pfd = { .fd = sw_loop_get_fd(loop), .events = POLLIN };
+	uint64_t t0 = t_now_ns(), end = t0 + 10000 * T_MS;
+
+	t_assert_rc(sw_loop_prepare(NULL), -EINVAL);
+	t_assert_rc(sw_stub_set_callback(echo, on_pingpong, &pp), 0);
+	t_assert_rc(sw_stub_set_callback(k, record, &kil), 0);
+	t_pl(echo)->req = 1;
+	t_assert_rc(sw_stub_resume(echo), 0);
+	while (pp.rounds < pp.target || !kil.calls) {
+		int rc = sw_loop_prepare(loop);
+
+		t_assert_msg(rc >= 0, "sw_loop_prepare: %s", t_errname(rc));
+		/* after a prepare the host may block: nothing is lost */
+		rc = poll(&pfd, 1, rc > 0 ? 0 : 1000);
+		t_assert(rc >= 0);
+		if (rc > 0)
+			t_assert(sw_loop_dispatch(loop) >= 0);
+		t_assert(t_now_ns() < end);
+	}
+	t_assert_eq(pp.rounds, pp.target);
+	t_assert_eq(kil.ev.type, SW_EV_KILL);
+	t_assert_eq(kil.ev.kill.reason, SW_KILL_STALL);
+	t_assert(sw_stub_free(k) == NULL);
+	/* the stub still answers, through a blocking wait too */
+	t_echo(echo, 3);
+	t_stop(echo);
+	t_assert(sw_loop_free(loop) == NULL);
+}
+
 static const struct t_case cases[] = {
 	{ "callbacks/fn", case_callbacks, T_FN, 0 },
 	{ "callbacks/exec", case_callbacks, T_EXEC, 0 },
@@ -216,6 +274,8 @@ static const struct t_case cases[] = {
 	{ "tick_events/exec", case_tick_events, T_EXEC, 0 },
 	{ "tick_preempt/fn", case_tick_preempt, T_FN, 0 },
 	{ "tick_preempt/exec", case_tick_preempt, T_EXEC, 0 },
+	{ "prepare/fn", case_prepare, T_FN, 0 },
+	{ "prepare/exec", case_prepare, T_EXEC, 0 },
 };
 
 int main(int argc, char **argv)
