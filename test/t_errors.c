@@ -635,6 +635,7 @@ static void case_after_fork(intptr_t mode)
 	if (pid == 0) {
 		t_assert_rc(sw_loop_get_fd(loop), -ECHILD);
 		t_assert_rc(sw_loop_dispatch(loop), -ECHILD);
+		t_assert_rc(sw_loop_prepare(loop), -ECHILD);
 		t_assert_rc(sw_stub_resume(stub), -ECHILD);
 		t_assert_rc(sw_stub_wait(stub, &ev), -ECHILD);
 		t_assert_rc(sw_stub_run(stub, &ev), -ECHILD);
