@@ -90,6 +90,9 @@ struct sw_loop {
 	struct sw_stub *done_head, *done_tail;
 	int kickfd;                   /* readable while completions wait     */
 	bool host_prepares;           /* sw_loop_prepare() runs before sleeps */
+	bool prepare_due;             /* a dispatch ran since the last one   */
+	bool host_callbacks;          /* dispatch or prepare runs callbacks  */
+	struct sw_stub *cb_stub;      /* the stub whose callback runs        */
 	struct sw_stub *quiet_head;   /* resumed quietly since its last call */
 	bool kicked;
 

@@ -25,6 +25,8 @@
 #define BATCH 32
 #define NOISE_MUTE 8 /* eventfd writes without a report before a mute */
 
+static void announce_sleep(struct sw_loop *loop);
+
 /* ---- the in-flight queue (resume order = deadline order) -------------- */
 
 static void queue_push(struct sw_loop *loop, struct sw_stub *s)
@@ -508,11 +510,14 @@ static int run_callbacks(struct sw_loop *loop, int *count)
 		if (!fn || s->waited)
 			continue; /* callback cleared, or now waited on */
 		take_event(s, &ev);
-		if (s->death_owed)
-			deliver_death(loop, s); /* queued behind this report */
 		loop->in_callback = true;
+		loop->cb_stub = s;
 		e = fn(s, &ev, ud);
 		loop->in_callback = false;
+		/* cb_stub is cleared if the callback freed or detached it */
+		if (loop->cb_stub == s && s->death_owed && !s->pending)
+			deliver_death(loop, s); /* queued behind this report */
+		loop->cb_stub = NULL;
 		(*count)++;
 		if (e < 0 && r == 0)
 			r = e;
@@ -719,6 +724,14 @@ SW_EXPORT int sw_loop_dispatch(struct sw_loop *loop)
 	r = loop_enter(loop);
 	if (r < 0)
 		return r;
+	/* A host that stopped calling sw_loop_prepare() (two dispatches with
+	 * no prepare between them): announce the sleep for it, and resume
+	 * loudly from now on. */
+	if (loop->prepare_due) {
+		loop->host_prepares = false;
+		announce_sleep(loop);
+	}
+	loop->host_callbacks = true;
 	/* Completions made by sw_stub_kill() or during another wait. */
 	r = run_callbacks(loop, &count);
 	for (rounds = 0; rounds < 4; rounds++) {
@@ -737,6 +750,8 @@ SW_EXPORT int sw_loop_dispatch(struct sw_loop *loop)
 		if (n < BATCH)
 			break;
 	}
+	loop->host_callbacks = false;
+	loop->prepare_due = loop->host_prepares;
 	loop_leave(loop);
 	return r < 0 ? r : count;
 }
@@ -776,6 +791,7 @@ static int resume(struct sw_stub *s, bool quiet)
 {
 	struct sw_loop *loop;
 	uint32_t mon;
+	bool host_quiet;
 	int r;
 
 	if (!s)
@@ -793,14 +809,19 @@ static int resume(struct sw_stub *s, bool quiet)
 		deliver_death(loop, s); /* the next wait returns the EXIT */
 		return 0;
 	}
+	if (s->wd.state == SW_WD_RUNNING)
+		return -EBUSY;
 	if (s->muted)
 		unmute(loop, s); /* it flooded while idle; the timer may be off */
 	r = sw__stub_start(loop, s);
 	if (r < 0 || s->wd.state != SW_WD_RUNNING)
 		return r; /* dying or dead: the wait reports it */
-	mon = quiet || loop->host_prepares ? 0 : SW_MON_SLEEPING;
-	s->quiet = quiet || loop->host_prepares;
-	if (!quiet && loop->host_prepares && !s->on_quiet) {
+	/* Quiet too when a callback of a host that prepares resumes it: that
+	 * host calls sw_loop_prepare() before it sleeps. */
+	host_quiet = !quiet && loop->host_prepares && loop->host_callbacks;
+	mon = quiet || host_quiet ? 0 : SW_MON_SLEEPING;
+	s->quiet = quiet || host_quiet;
+	if (host_quiet && !s->on_quiet) {
 		/* sw_loop_prepare() looks at it before the host sleeps */
 		s->qt_next = loop->quiet_head;
 		loop->quiet_head = s;
@@ -880,6 +901,8 @@ SW_EXPORT int sw_loop_prepare(struct sw_loop *loop)
 	if (r < 0)
 		return r;
 	loop->host_prepares = true;
+	loop->prepare_due = false;
+	loop->host_callbacks = true;
 	/* Callbacks resume stubs; those that report before we look again are
 	 * served here, without the host's poll or ours.  Bounded, so that the
 	 * host's other work is not starved. */
@@ -899,6 +922,7 @@ SW_EXPORT int sw_loop_prepare(struct sw_loop *loop)
 		if (!loop->quiet_head)
 			break;
 	}
+	loop->host_callbacks = false;
 	announce_sleep(loop);
 	if (loop->done_head)
 		kick(loop); /* reports found last: the host must not sleep */
@@ -986,6 +1010,9 @@ SW_EXPORT int sw_stub_wait(struct sw_stub *s, struct sw_event *ret_ev)
 	r = 0;
 	while (!s->pending) {
 		ticked = false;
+		/* Stubs that a host's callbacks resumed quietly must know the
+		 * monitor is about to sleep. */
+		announce_sleep(loop);
 		r = loop_poll(loop, -1, &ticked);
 		if (r < 0)
 			break;
@@ -1051,8 +1078,11 @@ SW_EXPORT int sw_stub_kill(struct sw_stub *s, enum sw_kill_reason reason)
 		return -ESRCH;
 	/* Dead already, its death not yet seen: collect it (a zombie takes a
 	 * signal without complaint, so pidfd_send_signal cannot tell). */
-	if (on_death(loop, s))
+	if (on_death(loop, s)) {
+		if (s->death_owed && !s->pending)
+			deliver_death(loop, s);
 		return -ESRCH;
+	}
 	ev = reason == SW_KILL_USER ? SW_WD_EV_KILL : SW_WD_EV_BAD;
 	/* A pending report is superseded by the kill. */
 	if (s->pending) {
@@ -1099,6 +1129,8 @@ void sw__loop_remove_stub(struct sw_loop *loop, struct sw_stub *s)
 	mute_remove(loop, s);
 	done_remove(loop, s);
 	quiet_remove(loop, s);
+	if (loop->cb_stub == s)
+		loop->cb_stub = NULL;
 	if (!s->reaped && !sw_loop_forked(loop)) {
 		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s->report_fd, NULL);
 		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s->pidfd, NULL);

@@ -265,6 +265,54 @@ static void case_prepare(intptr_t mode)
 	t_assert(sw_loop_free(loop) == NULL);
 }
 
+/* A host that prepares, then blocks in a wait on another stub instead:
+ * the stubs its callbacks resumed quietly must still be able to wake the
+ * monitor, so B keeps making round trips during A's 300 ms answer. */
+struct counter {
+	unsigned long rounds;
+};
+
+static int on_count(struct sw_stub *stub, const struct sw_event *ev, void *ud)
+{
+	struct counter *c = ud;
+
+	t_assert_eq(ev->type, SW_EV_REPORT);
+	c->rounds++;
+	t_pl(stub)->req = c->rounds + 1;
+	return sw_stub_resume(stub);
+}
+
+static void case_prepare_then_wait(intptr_t mode)
+{
+	struct sw_loop *loop = t_loop();
+	struct sw_stub *a = t_spawn_echo(loop, mode);
+	struct sw_stub *b = t_spawn_echo(loop, mode);
+	struct counter c = { 0 };
+	struct pollfd pfd = { .fd = sw_loop_get_fd(loop), .events = POLLIN };
+	struct sw_event ev;
+	unsigned long before;
+
+	t_assert_rc(sw_stub_set_callback(b, on_count, &c), 0);
+	t_assert(sw_loop_prepare(loop) >= 0);
+	t_pl(b)->req = 1;
+	t_assert_rc(sw_stub_resume(b), 0);
+	/* one host iteration: poll, dispatch (B resumed quietly) */
+	t_assert_eq(poll(&pfd, 1, 2000), 1);
+	t_assert(sw_loop_dispatch(loop) >= 1);
+	/* now the host blocks in a wait on A instead of preparing */
+	before = c.rounds;
+	t_pl(a)->delay_ns = 300 * T_MS;
+	t_assert_rc(t_request(a, 7, &ev), SW_EV_REPORT);
+	t_note("B: %lu round trips during A's 300 ms", c.rounds - before);
+	t_assert(c.rounds - before > 20);
+	t_assert_rc(sw_stub_set_callback(b, NULL, NULL), 0);
+	t_assert(sw_stub_free(b) == NULL);
+	t_pl(a)->delay_ns = 0;
+	t_echo(a, 3);
+	t_stop(a);
+	t_assert(sw_loop_free(loop) == NULL);
+}
+
 static const struct t_case cases[] = {
 	{ "callbacks/fn", case_callbacks, T_FN, 0 },
 	{ "callbacks/exec", case_callbacks, T_EXEC, 0 },
@@ -276,6 +324,8 @@ static const struct t_case cases[] = {
 	{ "tick_preempt/exec", case_tick_preempt, T_EXEC, 0 },
 	{ "prepare/fn", case_prepare, T_FN, 0 },
 	{ "prepare/exec", case_prepare, T_EXEC, 0 },
+	{ "prepare_then_wait/fn", case_prepare_then_wait, T_FN, 0 },
+	{ "prepare_then_wait/exec", case_prepare_then_wait, T_EXEC, 0 },
 };
 
 int main(int argc, char **argv)

@@ -77,10 +77,10 @@ static void on_prepare(struct ev_loop *evloop, ev_prepare *w, int revents)
 	r = sw_loop_prepare(g->loop);
 	g->dispatching = 0;
 	result(g, r);
-	/* Callbacks ran here, not from a libev event: without a pending
-	 * watcher libev would now block as if nothing had happened (and an
-	 * EVRUN_ONCE would not return). */
-	if (r > 0)
+	/* Callbacks ran here (one may have failed), not from a libev event:
+	 * without a pending watcher libev would now block as if nothing had
+	 * happened (and an EVRUN_ONCE would not return). */
+	if (r > 0 || (r < 0 && r != -EBUSY && r != -ECHILD))
 		ev_idle_start(g->evloop, &g->awake);
 }
 
