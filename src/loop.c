@@ -60,55 +60,49 @@ static void queue_remove(struct sw_loop *loop, struct sw_stub *s)
 	loop->n_in_flight--;
 }
 
-static void done_remove(struct sw_loop *loop, struct sw_stub *s)
+/* Unlink s from a singly linked list of stubs whose next pointer sits at
+ * offset `off` in struct sw_stub.  The lists are short (completions not yet
+ * delivered, muted floods, resumes not yet announced). */
+static void slist_remove(struct sw_stub **head, struct sw_stub *s, size_t off)
 {
+#define NEXT(x) (*(struct sw_stub **)((char *)(x) + off))
 	struct sw_stub **pp;
 
-	if (!s->on_done)
-		return;
-	for (pp = &loop->done_head; *pp; pp = &(*pp)->d_next) {
+	for (pp = head; *pp; pp = &NEXT(*pp)) {
 		if (*pp == s) {
-			*pp = s->d_next;
+			*pp = NEXT(s);
 			break;
 		}
 	}
+	NEXT(s) = NULL;
+#undef NEXT
+}
+
+static void done_remove(struct sw_loop *loop, struct sw_stub *s)
+{
+	if (!s->on_done)
+		return;
+	slist_remove(&loop->done_head, s, offsetof(struct sw_stub, d_next));
 	loop->done_tail = NULL;
 	for (struct sw_stub *t = loop->done_head; t; t = t->d_next)
 		loop->done_tail = t;
 	s->on_done = false;
-	s->d_next = NULL;
 }
 
 static void mute_remove(struct sw_loop *loop, struct sw_stub *s)
 {
-	struct sw_stub **pp;
-
 	if (!s->muted)
 		return;
-	for (pp = &loop->muted; *pp; pp = &(*pp)->m_next) {
-		if (*pp == s) {
-			*pp = s->m_next;
-			break;
-		}
-	}
+	slist_remove(&loop->muted, s, offsetof(struct sw_stub, m_next));
 	s->muted = false;
-	s->m_next = NULL;
 }
 
 static void quiet_remove(struct sw_loop *loop, struct sw_stub *s)
 {
-	struct sw_stub **pp;
-
 	if (!s->on_quiet)
 		return;
-	for (pp = &loop->quiet_head; *pp; pp = &(*pp)->qt_next) {
-		if (*pp == s) {
-			*pp = s->qt_next;
-			break;
-		}
-	}
+	slist_remove(&loop->quiet_head, s, offsetof(struct sw_stub, qt_next));
 	s->on_quiet = false;
-	s->qt_next = NULL;
 }
 
 /* ---- timer --------------------------------------------------------------- */
