@@ -61,6 +61,7 @@ static struct {
 	bool quick, json, strict;
 	const char *out_dir;
 	int variant;   /* -1: all */
+	unsigned vmask; /* --variants: 0 for all */
 	size_t n;      /* round trips per run */
 	int reps;
 	size_t warmup;
@@ -396,6 +397,8 @@ static bool wd_started;
 
 static bool variant_selected(int v)
 {
+	if (o.vmask && !(o.vmask & (1u << v)))
+		return false;
 	return o.variant < 0 || o.variant == v;
 }
 
@@ -1876,6 +1879,7 @@ static void usage(FILE *f)
 		"DIR/latency.dat\n"
 		"  --variant V      only latency of V (futex, thread-wd, "
 		"stubwatch, stubwatch-poll, stubwatch-ev)\n"
+		"  --variants A,B   only these variants, every phase and rep\n"
 		"  --n N            round trips per run\n"
 		"  --reps R         repetitions (variants alternate)\n"
 		"  --warmup W       untimed round trips before each run\n"
@@ -1926,13 +1930,14 @@ static long parse_num(const char *opt, const char *s, long lo, long hi)
 static void parse_args(int argc, char **argv)
 {
 	enum { O_VARIANT = 256, O_N, O_REPS, O_WARMUP, O_PIN, O_CPUS, O_ONLY,
-	       O_OUT, O_SCALE_MAX, O_STRICT };
+	       O_OUT, O_SCALE_MAX, O_STRICT, O_VARIANTS };
 	static const struct option lopts[] = {
 		{ "quick", no_argument, NULL, 'q' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "out", required_argument, NULL, O_OUT },
 		{ "variant", required_argument, NULL, O_VARIANT },
+		{ "variants", required_argument, NULL, O_VARIANTS },
 		{ "n", required_argument, NULL, O_N },
 		{ "reps", required_argument, NULL, O_REPS },
 		{ "warmup", required_argument, NULL, O_WARMUP },
@@ -1977,6 +1982,25 @@ static void parse_args(int argc, char **argv)
 				exit(2);
 			}
 			break;
+		case O_VARIANTS: {
+			char *list = strdup(optarg), *tok, *save = NULL;
+
+			for (tok = strtok_r(list, ",", &save); tok;
+			     tok = strtok_r(NULL, ",", &save)) {
+				int v = variant_by_name(tok);
+
+				if (v < 0) {
+					fprintf(stderr,
+						"stubwatch-bench: --variants: "
+						"unknown '%s'\n",
+						tok);
+					exit(2);
+				}
+				o.vmask |= 1u << v;
+			}
+			free(list);
+			break;
+		}
 		case O_N:
 			n = parse_num("--n", optarg, 1, 100000000);
 			break;

@@ -210,7 +210,11 @@ int sw_loop_get_fd(struct sw_loop *loop);
  * watchdog ticks.  For each stub that completes (reported, exited, killed)
  * its callback runs if it has one; otherwise the result stays pending for
  * sw_stub_wait().  The tick callback runs once if there were timer reads.
- * Returns the number of stub callbacks invoked.
+ * Returns the number of stub callbacks invoked.  With a host that calls
+ * sw_loop_prepare(), the stubs that the last prepare told of the sleep are
+ * looked at first, in their state words: those that reported (most likely
+ * what woke the host) have their callbacks run before the epoll_wait, so a
+ * resume from the callback does not wait for it.
  *
  * Errors: -EINVAL (NULL), -ECHILD (after fork), -EBUSY (called from inside
  *         one of this loop's callbacks, or while a wait runs), or the first

@@ -63,6 +63,8 @@ struct sw_stub {
 	bool quiet;              /* resumed by sw_stub_run: look before sleep */
 	struct sw_stub *qt_next; /* on the loop's list of quiet resumes      */
 	bool on_quiet;
+	struct sw_stub *an_next; /* on the list of the last announcement     */
+	bool on_ann;
 };
 
 struct sw_loop {
@@ -94,6 +96,7 @@ struct sw_loop {
 	bool host_callbacks;          /* dispatch or prepare runs callbacks  */
 	struct sw_stub *cb_stub;      /* the stub whose callback runs        */
 	struct sw_stub *quiet_head;   /* resumed quietly since its last call */
+	struct sw_stub *ann_head;     /* told of the sleep by the last prepare */
 	bool kicked;
 
 	sw_tick_fn tick_cb;

@@ -26,6 +26,7 @@
 #define NOISE_MUTE 8 /* eventfd writes without a report before a mute */
 
 static void announce_sleep(struct sw_loop *loop);
+static void look_announced(struct sw_loop *loop);
 
 /* ---- the in-flight queue (resume order = deadline order) -------------- */
 
@@ -103,6 +104,14 @@ static void quiet_remove(struct sw_loop *loop, struct sw_stub *s)
 		return;
 	slist_remove(&loop->quiet_head, s, offsetof(struct sw_stub, qt_next));
 	s->on_quiet = false;
+}
+
+static void ann_remove(struct sw_loop *loop, struct sw_stub *s)
+{
+	if (!s->on_ann)
+		return;
+	slist_remove(&loop->ann_head, s, offsetof(struct sw_stub, an_next));
+	s->on_ann = false;
 }
 
 /* ---- timer --------------------------------------------------------------- */
@@ -726,6 +735,7 @@ SW_EXPORT int sw_loop_dispatch(struct sw_loop *loop)
 		announce_sleep(loop);
 	}
 	loop->host_callbacks = true;
+	look_announced(loop);
 	/* Completions made by sw_stub_kill() or during another wait. */
 	r = run_callbacks(loop, &count);
 	for (rounds = 0; rounds < 4; rounds++) {
@@ -875,7 +885,32 @@ static void announce_sleep(struct sw_loop *loop)
 				 s->page->monitor | SW_MON_SLEEPING,
 				 __ATOMIC_SEQ_CST);
 		if (__atomic_load_n(&s->page->state, __ATOMIC_SEQ_CST) !=
-		    SW_STATE_IN_CHILD)
+		    SW_STATE_IN_CHILD) {
+			sw__on_report(loop, s);
+		} else if (!s->on_ann) {
+			/* the next dispatch looks at it before it polls */
+			s->an_next = loop->ann_head;
+			loop->ann_head = s;
+			s->on_ann = true;
+		}
+	}
+}
+
+/* The host woke: most likely for a stub told of the sleep by the last
+ * sw_loop_prepare().  Serve those that reported from their state words,
+ * before the epoll_wait that says which fd woke the host (whose event for
+ * them is then stale).  Each announcement is looked at once. */
+static void look_announced(struct sw_loop *loop)
+{
+	struct sw_stub *s;
+
+	while ((s = loop->ann_head)) {
+		loop->ann_head = s->an_next;
+		s->an_next = NULL;
+		s->on_ann = false;
+		if (!s->pending && s->wd.state == SW_WD_RUNNING &&
+		    __atomic_load_n(&s->page->state, __ATOMIC_ACQUIRE) !=
+			    SW_STATE_IN_CHILD)
 			sw__on_report(loop, s);
 	}
 }
@@ -1123,6 +1158,7 @@ void sw__loop_remove_stub(struct sw_loop *loop, struct sw_stub *s)
 	mute_remove(loop, s);
 	done_remove(loop, s);
 	quiet_remove(loop, s);
+	ann_remove(loop, s);
 	if (loop->cb_stub == s)
 		loop->cb_stub = NULL;
 	if (!s->reaped && !sw_loop_forked(loop)) {
