@@ -253,6 +253,46 @@ static long proc_kb(const char *path, const char *key)
 	return v;
 }
 
+/* ns this thread has waited on a run queue (schedstat's run_delay). */
+static uint64_t thread_wait_ns(void)
+{
+	FILE *f = fopen("/proc/thread-self/schedstat", "re");
+	unsigned long long run = 0, wait = 0;
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu %llu", &run, &wait) != 2)
+		wait = 0;
+	fclose(f);
+	return wait;
+}
+
+/* ns of CPU `cpu` stolen by the hypervisor (/proc/stat's steal column). */
+static uint64_t cpu_steal_ns(int cpu)
+{
+	FILE *f = fopen("/proc/stat", "re");
+	char line[512], want[32];
+	unsigned long long v[8] = { 0 };
+	uint64_t r = 0;
+	long hz = sysconf(_SC_CLK_TCK);
+
+	if (!f)
+		return 0;
+	snprintf(want, sizeof(want), "cpu%d ", cpu);
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, want, strlen(want)) == 0) {
+			if (sscanf(line + strlen(want),
+				   "%llu %llu %llu %llu %llu %llu %llu %llu",
+				   &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+				   &v[6], &v[7]) == 8 && hz > 0)
+				r = v[7] * (1000000000ull / (uint64_t)hz);
+			break;
+		}
+	}
+	fclose(f);
+	return r;
+}
+
 static long count_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");
@@ -910,6 +950,8 @@ struct detect_sample {
 	int sigalrm_blocked;
 	uint32_t stall_ticks;
 	uint64_t silent_ns;
+	double wait_ms;     /* the monitor thread on a run queue, meanwhile */
+	double steal_ms;    /* its CPU stolen by the hypervisor, meanwhile  */
 };
 
 /* Fallback "sent" clock: a thread blocked in poll() on the stub's pidfd
@@ -975,7 +1017,7 @@ static void *detect_thread(void *arg)
 		enum stub_cmd cmd = d->first_cmd;
 		struct sw_event ev;
 		struct pair p;
-		uint64_t t_last, t_ret, t_kill;
+		uint64_t t_last, t_ret, t_kill, wait0, steal0;
 
 		if (d->alternate && i % 2)
 			cmd = cmd == CMD_STALL_SPIN ? CMD_STALL_SLEEP
@@ -1001,9 +1043,13 @@ static void *detect_thread(void *arg)
 		if (kc)
 			kill_clock_take(kc, 0); /* drop old samples */
 		/* pair_run returned right after the last report was seen. */
+		wait0 = thread_wait_ns();
+		steal0 = cpu_steal_ns(d->mon_cpu);
 		t_last = now_ns();
 		r = pair_stall(&p, cmd, &ev);
 		t_ret = now_ns();
+		s->wait_ms = (double)(thread_wait_ns() - wait0) / 1e6;
+		s->steal_ms = (double)(cpu_steal_ns(d->mon_cpu) - steal0) / 1e6;
 		if (kc) {
 			t_kill = kill_clock_take(kc, p.pid);
 		} else if (w.pidfd >= 0) {
@@ -1048,6 +1094,9 @@ struct detect_result {
 	double total_p50_ms, total_max_ms;
 	int stall_kills;
 	int outside; /* detections outside [N*T, (N+1)*T] */
+	int late_kept_off; /* late ones whose monitor waited for its CPU as
+			      long as they were late */
+	double late_wait_ms, late_steal_ms; /* summed over the late ones */
 	const char *clock;
 };
 static struct detect_result detres[2];
@@ -1088,10 +1137,16 @@ static void detect_summarise(struct detect_run *runs, int nruns,
 			struct detect_sample *s = &runs[i].s[j];
 
 			double t_ms = (double)runs[i].tick_ns / 1e6;
+			double hi = t_ms * (runs[i].stall_ticks + 1);
 
 			res->outside += s->detect_ms < t_ms * runs[i].stall_ticks ||
-					s->detect_ms >
-						t_ms * (runs[i].stall_ticks + 1);
+					s->detect_ms > hi;
+			if (s->detect_ms > hi) {
+				res->late_wait_ms += s->wait_ms;
+				res->late_steal_ms += s->steal_ms;
+				res->late_kept_off += s->wait_ms + s->steal_ms >=
+						      s->detect_ms - hi;
+			}
 			det[n] = s->detect_ms;
 			reap[n] = s->reap_us;
 			tot[n] = s->total_ms;
@@ -1215,6 +1270,23 @@ static void report_detect(void)
 			    "%d/%d killed as stalls",
 			    d->min_ms, d->max_ms, d->p50_ms, d->outside, d->n, lo,
 			    hi, d->stall_kills, d->n);
+		if (d->max_ms > hi) {
+			/* The watchdog counts timer reads: a monitor kept off
+			 * its CPU reads late, and kills late by as much. */
+			tprintf(&human,
+				"        late ones: monitor thread on a run queue "
+				"%.2f ms, its CPU stolen %.2f ms (sums); %d of "
+				"them waited at least as long as they were late\n",
+				d->late_wait_ms, d->late_steal_ms,
+				d->late_kept_off);
+			tprintf(&md,
+				"\nT = %.0f ms: over the stalls detected late, the "
+				"monitor thread waited %.2f ms on a run queue and "
+				"its CPU was stolen %.2f ms (sums); %d of them "
+				"waited at least as long as they were late.\n",
+				t_ms, d->late_wait_ms, d->late_steal_ms,
+				d->late_kept_off);
+		}
 		snprintf(name, sizeof(name), "reap p50 < 1 ms, T = %.0f ms",
 			 t_ms);
 		target_text(name, d->reap_p50_us < 1000,
