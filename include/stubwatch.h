@@ -270,6 +270,14 @@ struct sw_kill_info {
 	char state;           /* /proc/PID/status State letter ('?' if n/a)    */
 	uint64_t cpu_ns;      /* user+system CPU time of the stub (0 if n/a)   */
 	uint32_t bad_state;   /* SW_KILL_PROTOCOL: the state word found        */
+	/* STALL: what the stub's main thread did during the stall, from the
+	 * first timer read after a whole tick of silence to the kill (from
+	 * /proc/PID/schedstat; all 0 if unavailable).  A spinning stub runs
+	 * most of the window, a starved one waits for a CPU, a stopped or
+	 * sleeping one does neither. */
+	uint64_t stall_window_ns; /* the span observed                         */
+	uint64_t stall_run_ns;    /* time it ran on a CPU in it                */
+	uint64_t stall_wait_ns;   /* time it was runnable but waited for a CPU */
 };
 
 enum sw_event_type {

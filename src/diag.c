@@ -2,7 +2,8 @@
 /*
  * Kill diagnostics, read from /proc only at kill time, just before SIGKILL:
  * the stub's state letter, its blocked-signal mask (is SIGALRM blocked?) and
- * its CPU time.
+ * its CPU time; and its scheduling during the stall, against a baseline the
+ * loop takes once a stub has been silent for a whole tick.
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -69,6 +70,20 @@ static void read_cpu(pid_t pid, struct sw_kill_info *k)
 		   &utime, &stime) != 2)
 		return;
 	k->cpu_ns = (utime + stime) * (1000000000ull / (unsigned long long)hz);
+}
+
+int sw__sched_read(pid_t pid, uint64_t *run_ns, uint64_t *wait_ns)
+{
+	char path[64], buf[128];
+	unsigned long long run, wait;
+
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
+	if (read_file(path, buf, sizeof(buf)) <= 0 ||
+	    sscanf(buf, "%llu %llu", &run, &wait) != 2)
+		return -1;
+	*run_ns = run;
+	*wait_ns = wait;
+	return 0;
 }
 
 void sw__diag_read(pid_t pid, struct sw_kill_info *k)

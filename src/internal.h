@@ -34,6 +34,8 @@ struct sw_stub {
 	bool queued;
 	bool stamped;            /* first_read_ns is set                     */
 	uint64_t first_read_ns;  /* clock at the first timer read after resume */
+	bool sampled;            /* a whole tick silent: baseline taken       */
+	uint64_t smp_ns, smp_run_ns, smp_wait_ns; /* clock, schedstat then    */
 
 	/* stubs muted after an eventfd write without a report */
 	struct sw_stub *m_next;
@@ -126,6 +128,8 @@ int sw__stub_start(struct sw_loop *loop, struct sw_stub *s);
 
 /* diag.c: fill the /proc part of a kill report (before SIGKILL). */
 void sw__diag_read(pid_t pid, struct sw_kill_info *info);
+/* /proc/PID/schedstat: ns on a CPU and ns waiting on a run queue. */
+int sw__sched_read(pid_t pid, uint64_t *run_ns, uint64_t *wait_ns);
 
 /* stub.c */
 int sw__reap(struct sw_stub *s, bool block);

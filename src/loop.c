@@ -180,20 +180,28 @@ static void send_kill(struct sw_loop *loop, struct sw_stub *s,
 {
 	struct sw_kill_info *k = &s->ev.kill;
 	bool stalled = s->queued;
+	uint64_t now = reason == SW_KILL_STALL ? sw__now_ns() : 0;
 
 	memset(k, 0, sizeof(*k));
 	k->reason = reason;
 	k->pid = s->pid;
 	k->bad_state = bad_state;
-	if (reason == SW_KILL_STALL && s->stamped) {
-		uint64_t now = sw__now_ns();
-
+	if (reason == SW_KILL_STALL && s->stamped)
 		k->silent_ns = now > s->first_read_ns ? now - s->first_read_ns
 						      : 0;
-	}
 	if (reason == SW_KILL_STALL && stalled)
 		k->stall_ticks = (uint32_t)(sw_wd_counted(&loop->wd, &s->wd) /
 					    loop->timer_div);
+	if (reason == SW_KILL_STALL && s->sampled) {
+		uint64_t run, wait;
+
+		if (sw__sched_read(s->pid, &run, &wait) == 0 &&
+		    run >= s->smp_run_ns && wait >= s->smp_wait_ns) {
+			k->stall_window_ns = now - s->smp_ns;
+			k->stall_run_ns = run - s->smp_run_ns;
+			k->stall_wait_ns = wait - s->smp_wait_ns;
+		}
+	}
 	queue_remove(loop, s);
 	mute_remove(loop, s);
 	sw__diag_read(s->pid, k);
@@ -409,6 +417,18 @@ static void on_timer(struct sw_loop *loop, bool *ticked)
 	for (s = loop->q_tail; s && !s->stamped; s = s->q_prev) {
 		s->first_read_ns = now;
 		s->stamped = true;
+	}
+	/* A whole tick of silence: take a baseline of the stub's scheduling,
+	 * for the kill diagnostics.  The queue is in resume order, so those
+	 * silent that long are at its head; the rest answer first, mostly. */
+	for (s = loop->q_head;
+	     s && sw_wd_counted(&loop->wd, &s->wd) >= loop->timer_div;
+	     s = s->q_next) {
+		if (!s->sampled &&
+		    sw__sched_read(s->pid, &s->smp_run_ns, &s->smp_wait_ns) == 0) {
+			s->smp_ns = now;
+			s->sampled = true;
+		}
 	}
 	/* Muted stubs first: a report made while muted is not a stall. */
 	while ((s = loop->muted))
@@ -781,6 +801,7 @@ int sw__stub_start(struct sw_loop *loop, struct sw_stub *s)
 	a = sw_wd_step(&loop->wd, &s->wd, SW_WD_EV_RESUME);
 	if (a == SW_WD_REFUSE)
 		return -EBUSY;
+	s->sampled = false;
 	queue_push(loop, s);
 	return 0;
 }

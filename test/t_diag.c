@@ -2,13 +2,17 @@
 /*
  * Kill diagnostics: what sw_kill_info says about a stalled stub, read from
  * /proc at kill time: whether SIGALRM is blocked (the hijack's signature),
- * the state letter, CPU time, the silence and the ticks counted.
+ * the state letter, CPU time, the silence and the ticks counted, and what
+ * the stub did during the stall: ran, waited for a CPU (starved), or neither.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "t_util.h"
 
@@ -32,6 +36,7 @@ struct want {
 	int sigalrm_blocked;
 	const char *states; /* acceptable state letters */
 	bool burns_cpu;
+	bool starved;       /* shares its CPU with a hog */
 };
 
 static void diag(intptr_t mode, const struct want *w)
@@ -60,6 +65,9 @@ static void diag(intptr_t mode, const struct want *w)
 	       k->pid, t_reason_name(k->reason), ms(k->silent_ns),
 	       k->stall_ticks, k->sigalrm_blocked, k->sigblk, k->state,
 	       ms(k->cpu_ns), ms(t2 - t1));
+	t_note("stall window %.2f ms: ran %.2f ms, waited for a CPU %.2f ms",
+	       ms(k->stall_window_ns), ms(k->stall_run_ns),
+	       ms(k->stall_wait_ns));
 
 	t_assert_eq(k->reason, SW_KILL_STALL);
 	t_assert_eq(k->pid, pid);
@@ -83,6 +91,32 @@ static void diag(intptr_t mode, const struct want *w)
 				     (t_run_delay_ns() - rd0),
 		     "silence %.3f ms, silent_ns %.3f ms", ms(t2 - t1),
 		     ms(k->silent_ns));
+	/* The window starts at the read after a whole tick of silence, so
+	 * it spans at least N - 1 of the N ticks and lies inside the silence;
+	 * a spinning stub is runnable throughout it (running, or waiting for
+	 * a CPU), a sleeping or stopped one hardly at all.  (The kernel brings
+	 * a running task's CPU time up to date at its scheduler ticks, so
+	 * the run time read may lag by a tick or two.) */
+	t_assert_msg(k->stall_window_ns + t_slack_ns() >=
+				     (T_STALL - 1) * T_TICK_NS &&
+			     k->stall_window_ns <= k->silent_ns,
+		     "window %.3f ms, silence %.3f ms", ms(k->stall_window_ns),
+		     ms(k->silent_ns));
+	if (w->burns_cpu)
+		t_assert_msg(k->stall_run_ns + k->stall_wait_ns >=
+				     k->stall_window_ns / 4 * 3,
+			     "spinning, yet runnable %.3f ms of %.3f ms",
+			     ms(k->stall_run_ns + k->stall_wait_ns),
+			     ms(k->stall_window_ns));
+	if (w->starved)
+		t_assert_msg(k->stall_wait_ns >= k->stall_window_ns / 4,
+			     "sharing its CPU, yet waited only %.3f ms of %.3f",
+			     ms(k->stall_wait_ns), ms(k->stall_window_ns));
+	if (!w->burns_cpu)
+		t_assert_msg(k->stall_run_ns + k->stall_wait_ns <=
+				     k->stall_window_ns / 4,
+			     "not runnable, yet ran %.3f and waited %.3f ms",
+			     ms(k->stall_run_ns), ms(k->stall_wait_ns));
 	t_assert_eq(k->bad_state, 0);
 	t_assert(sw_stub_free(stub) == NULL);
 	t_assert(sw_loop_free(loop) == NULL);
@@ -90,42 +124,95 @@ static void diag(intptr_t mode, const struct want *w)
 
 static void case_blocked_spin(intptr_t mode)
 {
-	const struct want w = { T_STALL_BLOCKED_SPIN, NULL, 1, "R", true };
+	const struct want w = { T_STALL_BLOCKED_SPIN, NULL, 1, "R", true,
+				false };
 
 	diag(mode, &w);
 }
 
 static void case_spin(intptr_t mode)
 {
-	const struct want w = { T_STALL_SPIN, NULL, 0, "R", true };
+	const struct want w = { T_STALL_SPIN, NULL, 0, "R", true, false };
 
 	diag(mode, &w);
 }
 
+/* A stub that spins on a CPU shared with a hog: starved, not only hung;
+ * the stall figures tell the time it waited for the CPU. */
+static pid_t hog = -1;
+
+static void pin(pid_t pid, int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	t_assert(sched_setaffinity(pid, sizeof(set), &set) == 0);
+}
+
+static void share_cpu_with_hog(struct sw_stub *stub)
+{
+	cpu_set_t set;
+	int cpu = -1;
+	pid_t parent = getpid();
+
+	t_assert(sched_getaffinity(0, sizeof(set), &set) == 0);
+	for (int i = 0; i < CPU_SETSIZE && cpu < 0; i++)
+		if (CPU_ISSET(i, &set))
+			cpu = i;
+	t_assert(cpu >= 0);
+	hog = fork();
+	t_assert(hog >= 0);
+	if (hog == 0) {
+		/* gone with the case, even if it fails first */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(0);
+		for (;;)
+			__asm__ volatile("" ::: "memory");
+	}
+	pin(hog, cpu);
+	pin(sw_stub_pid(stub), cpu);
+}
+
+static void case_starved(intptr_t mode)
+{
+	const struct want w = { T_STALL_SPIN, share_cpu_with_hog, 0, "R",
+				true, true };
+	int status;
+
+	diag(mode, &w);
+	t_assert(kill(hog, SIGKILL) == 0);
+	t_assert(waitpid(hog, &status, 0) == hog);
+	hog = -1;
+}
+
 static void case_futex(intptr_t mode)
 {
-	const struct want w = { T_STALL_FUTEX, NULL, 0, "S", false };
+	const struct want w = { T_STALL_FUTEX, NULL, 0, "S", false, false };
 
 	diag(mode, &w);
 }
 
 static void case_blocked_futex(intptr_t mode)
 {
-	const struct want w = { T_STALL_BLOCKED_FUTEX, NULL, 1, "S", false };
+	const struct want w = { T_STALL_BLOCKED_FUTEX, NULL, 1, "S", false,
+				false };
 
 	diag(mode, &w);
 }
 
 static void case_sigstop(intptr_t mode)
 {
-	const struct want w = { 0, sigstop_it, 0, "Tt", false };
+	const struct want w = { 0, sigstop_it, 0, "Tt", false, false };
 
 	diag(mode, &w);
 }
 
 static void case_stop_self(intptr_t mode)
 {
-	const struct want w = { T_STALL_STOP_SELF, NULL, 0, "Tt", false };
+	const struct want w = { T_STALL_STOP_SELF, NULL, 0, "Tt", false,
+				false };
 
 	diag(mode, &w);
 }
@@ -180,6 +267,7 @@ static void case_user_kill(intptr_t mode)
 static const struct t_case cases[] = {
 	{ "blocked_spin/fn", case_blocked_spin, T_FN, 0 },
 	{ "blocked_spin/exec", case_blocked_spin, T_EXEC, 0 },
+	{ "starved/fn", case_starved, T_FN, 0 },
 	{ "spin/fn", case_spin, T_FN, 0 },
 	{ "futex/fn", case_futex, T_FN, 0 },
 	{ "futex/exec", case_futex, T_EXEC, 0 },

@@ -347,13 +347,17 @@ static void print_event_json(const struct swu_mevent *e)
 		printf(",\"reason\":\"%s\",\"detect_ms\":%.1f,\"silent_ms\":%.1f,"
 		       "\"stall_ticks\":%u,\"sigalrm_blocked\":%s,"
 		       "\"sigblk\":\"%016llx\",\"state\":\"%c\",\"cpu_ms\":%.1f,"
+		       "\"stall_window_ms\":%.1f,\"stall_run_ms\":%.1f,"
+		       "\"stall_wait_ms\":%.1f,"
 		       "\"false_kill\":%s,\"others_alive\":%u,"
 		       "\"others_progressed\":%u,\"monitor_wait_ms\":%.1f",
 		       reason_name(e->kill.reason), ms(e->detect_ns),
 		       ms(e->kill.silent_ns), e->kill.stall_ticks,
 		       blocked_json(e->kill.sigalrm_blocked),
 		       (unsigned long long)e->kill.sigblk, e->kill.state,
-		       ms(e->kill.cpu_ns), e->false_kill ? "true" : "false",
+		       ms(e->kill.cpu_ns), ms(e->kill.stall_window_ns),
+		       ms(e->kill.stall_run_ns), ms(e->kill.stall_wait_ns),
+		       e->false_kill ? "true" : "false",
 		       e->others_alive, e->others_progressed,
 		       ms(e->monitor_wait_ns));
 	} else if (e->type == SWU_ME_EXIT) {
@@ -399,7 +403,9 @@ static void print_event_human(const struct state *st,
 		       "           reason %s, %.2f s after its last valid report "
 		       "(watchdog: %u ticks, %.2f s silent)\n"
 		       "           SIGALRM blocked: %s (SigBlk %016llx), state %c, "
-		       "%.2f s CPU; %u/%u other stubs ran during the stall%s\n",
+		       "%.2f s CPU (%.2f s ran, %.2f s waited for a CPU in "
+		       "the stall's last %.2f s); %u/%u other stubs ran "
+		       "during the stall%s\n",
 		       ms(e->t_ns) / 1e3, e->stub, (int)e->pid, e->vcpu, what,
 		       reason_name(e->kill.reason), ms(e->detect_ns) / 1e3,
 		       e->kill.stall_ticks, ms(e->kill.silent_ns) / 1e3,
@@ -407,7 +413,10 @@ static void print_event_human(const struct state *st,
 		       : e->kill.sigalrm_blocked   ? "yes"
 						   : "no",
 		       (unsigned long long)e->kill.sigblk, e->kill.state,
-		       ms(e->kill.cpu_ns) / 1e3, e->others_progressed,
+		       ms(e->kill.cpu_ns) / 1e3,
+		       ms(e->kill.stall_run_ns) / 1e3,
+		       ms(e->kill.stall_wait_ns) / 1e3,
+		       ms(e->kill.stall_window_ns) / 1e3, e->others_progressed,
 		       e->others_alive, e->false_kill ? "  ** FALSE KILL **" : "");
 		break;
 	}
@@ -644,6 +653,12 @@ static void report_human(struct state *st, uint64_t elapsed,
 						   : "no",
 		       (unsigned long long)e->kill.sigblk, e->kill.state,
 		       ms(e->kill.cpu_ns) / 1e3);
+		if (e->kill.stall_window_ns)
+			printf("    in the last %.2f s of the stall it ran %.2f s "
+			       "and waited %.2f s for a CPU\n",
+			       ms(e->kill.stall_window_ns) / 1e3,
+			       ms(e->kill.stall_run_ns) / 1e3,
+			       ms(e->kill.stall_wait_ns) / 1e3);
 		printf("    other stubs: %u/%u made handshakes during the "
 		       "stall%s\n",
 		       e->others_progressed, e->others_alive,
