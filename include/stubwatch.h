@@ -286,6 +286,9 @@ enum sw_event_type {
 	SW_EV_KILL = 3,   /* the stub was killed; kill and status set, reaped */
 	SW_EV_TICK = 4,   /* SW_LOOP_TICK_EVENTS: a timer read; the stub is
 	                     still in flight, wait again to go on waiting     */
+	SW_EV_FD = 5,     /* the stub's watched fd (sw_stub_add_fd()) is ready:
+	                     it answered there; revents is set.  Serve it,
+	                     then sw_stub_continue()                          */
 };
 
 struct sw_event {
@@ -298,6 +301,7 @@ struct sw_event {
 	 * immune. */
 	int status;
 	struct sw_kill_info kill;  /* KILL only                               */
+	uint32_t revents;          /* FD only: the epoll events seen          */
 };
 
 /* Completion callback for embedded use.  Return 0, or a negative errno to
@@ -426,6 +430,46 @@ int sw_stub_run(struct sw_stub *stub, struct sw_event *ret_ev);
  *         -ENOLINK (detached), -ECHILD (after fork).
  */
 int sw_stub_kill(struct sw_stub *stub, enum sw_kill_reason reason);
+
+/*
+ * Watch one more fd for this stub in the loop's epoll set, one the monitor
+ * serves the stub through besides its reports: a seccomp user-notification
+ * listener, say (pidfd_getfd(2) fetches one the stub made).  While the stub
+ * is in flight, `events` (EPOLLIN, EPOLLOUT, EPOLLPRI, EPOLLRDHUP; EPOLLERR
+ * and EPOLLHUP always) on the fd answer for it as a report does: its wait
+ * completes with SW_EV_FD and the watchdog stops counting.  Serve the fd,
+ * then put the stub back in flight with sw_stub_continue().  Readiness while
+ * the stub is not in flight is left for its next time in flight (the fd is
+ * armed one-shot, so it never keeps the loop busy).  The fd stays yours: do
+ * not close it before sw_stub_remove_fd() or sw_stub_free().  One per stub;
+ * it follows the stub through sw_stub_detach() and sw_stub_attach().
+ *
+ * Errors: -EINVAL (NULL, fd < 0, no or unknown events), -EEXIST (one is
+ *         watched already), -ENOLINK (detached), -ESRCH (its end delivered),
+ *         -ECHILD (after fork), or epoll_ctl(2)'s error (-EBADF, -EPERM for
+ *         a file that cannot be polled, -ENOMEM, -ENOSPC).
+ */
+int sw_stub_add_fd(struct sw_stub *stub, int fd, uint32_t events);
+
+/*
+ * Stop watching the stub's fd.  A pending SW_EV_FD stays pending.
+ * Errors: -EINVAL (NULL), -ENOENT (none watched).
+ */
+int sw_stub_remove_fd(struct sw_stub *stub);
+
+/*
+ * After an SW_EV_FD: the stub goes on in flight, its stall accounting
+ * restarts, and the page is left as it is (unlike sw_stub_resume(), which
+ * writes IN_CHILD and wakes the stub: a stub served through its fd is not
+ * waiting for a resume).  A report the stub made since is taken at once:
+ * the next wait or dispatch returns it.
+ *
+ * Errors: -EINVAL (NULL, or its last event was not SW_EV_FD: use
+ *         sw_stub_resume()), -EBUSY (in flight, or a completion pending),
+ *         -ENOLINK, -ESRCH, -ECHILD, -ENOMEM (as sw_stub_resume()), or
+ *         epoll_ctl(2)'s error re-arming the fd.
+ */
+int sw_stub_continue(struct sw_stub *stub);
 
 /*
  * Completion callback for sw_loop_dispatch(); NULL to clear.  A stub with a

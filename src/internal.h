@@ -15,6 +15,7 @@
  * the timer tag. */
 #define SW_TAG_REPORT 0u
 #define SW_TAG_PIDFD  1u
+#define SW_TAG_FD     2u /* the stub's watched fd (sw_stub_add_fd) */
 #define SW_TAG_MASK   3u
 #define SW_TAG_TIMER  ((uint64_t)1 << 63 | 2u)
 #define SW_TAG_KICK   ((uint64_t)1 << 63 | 3u)
@@ -28,6 +29,12 @@ struct sw_stub {
 	int pidfd;
 	int report_fd;
 	struct sw_wd_stub wd;
+
+	/* the watched fd (sw_stub_add_fd), -1 if none; one-shot in epoll */
+	int xfd;
+	uint32_t xevents;
+	bool xfd_armed;          /* registered and not fired since           */
+	bool answered;           /* its last event was SW_EV_FD: may continue */
 
 	/* in-flight queue, in resume order (so in deadline order) */
 	struct sw_stub *q_prev, *q_next;

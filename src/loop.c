@@ -161,6 +161,8 @@ static void complete(struct sw_loop *loop, struct sw_stub *s,
 {
 	queue_remove(loop, s);
 	s->ev.type = type;
+	if (type != SW_EV_FD)
+		s->ev.revents = 0;
 	s->pending = true;
 	if (s->cb && !s->waited && !s->on_done) {
 		s->d_next = NULL;
@@ -233,6 +235,9 @@ static void act(struct sw_loop *loop, struct sw_stub *s,
 	case SW_WD_DONE_KILL:
 		complete(loop, s, SW_EV_KILL);
 		break;
+	case SW_WD_DONE_ANSWER:
+		complete(loop, s, SW_EV_FD);
+		break;
 	case SW_WD_NONE:
 	case SW_WD_REFUSE:
 		break;
@@ -275,6 +280,19 @@ void sw__on_report(struct sw_loop *loop, struct sw_stub *s)
 		}
 	}
 	act(loop, s, a, st);
+}
+
+/* The stub's watched fd fired (one-shot: disarmed until it goes in flight
+ * again).  It answers for the stub only while in flight. */
+static void on_answer(struct sw_loop *loop, struct sw_stub *s, uint32_t events)
+{
+	enum sw_wd_action a;
+
+	s->xfd_armed = false;
+	a = sw_wd_step(&loop->wd, &s->wd, SW_WD_EV_ANSWER);
+	if (a == SW_WD_DONE_ANSWER)
+		s->ev.revents = events;
+	act(loop, s, a, 0);
 }
 
 static int status_of(const siginfo_t *si)
@@ -373,6 +391,8 @@ static bool on_death(struct sw_loop *loop, struct sw_stub *s)
 	 * eventfd may still be held by the stub's own children. */
 	epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s->pidfd, NULL);
 	epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s->report_fd, NULL);
+	if (s->xfd >= 0)
+		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s->xfd, NULL);
 	mute_remove(loop, s);
 	if (s->pending)
 		s->death_owed = true;
@@ -469,6 +489,16 @@ static int loop_poll(struct sw_loop *loop, int timeout, bool *ticked)
 		else if ((d & SW_TAG_MASK) == SW_TAG_REPORT)
 			sw__on_report(loop, (struct sw_stub *)(uintptr_t)d);
 	}
+	/* then the watched fds: a report in the same batch wins */
+	for (i = 0; i < n; i++) {
+		uint64_t d = evs[i].data.u64;
+
+		if (d != SW_TAG_TIMER && d != SW_TAG_KICK &&
+		    (d & SW_TAG_MASK) == SW_TAG_FD)
+			on_answer(loop,
+				  (struct sw_stub *)(uintptr_t)(d & ~(uint64_t)SW_TAG_MASK),
+				  evs[i].events);
+	}
 	for (i = 0; i < n; i++) {
 		uint64_t d = evs[i].data.u64;
 
@@ -506,6 +536,7 @@ static int take_event(struct sw_stub *s, struct sw_event *ret_ev)
 	s->pending = false;
 	if (s->ev.type == SW_EV_EXIT || s->ev.type == SW_EV_KILL)
 		s->delivered_end = true;
+	s->answered = s->ev.type == SW_EV_FD;
 	if (ret_ev)
 		*ret_ev = s->ev;
 	return s->ev.type;
@@ -782,6 +813,18 @@ SW_EXPORT int sw_loop_dispatch(struct sw_loop *loop)
 
 /* ---- public: the handshake ---------------------------------------------- */
 
+/* (Re-)register the stub's watched fd, one-shot. */
+static int xfd_arm(struct sw_loop *loop, struct sw_stub *s, int op)
+{
+	struct epoll_event e = { .events = s->xevents | EPOLLONESHOT,
+				 .data.u64 = (uintptr_t)s | SW_TAG_FD };
+
+	if (epoll_ctl(loop->epfd, op, s->xfd, &e) < 0)
+		return -errno;
+	s->xfd_armed = true;
+	return 0;
+}
+
 /* Put a stub in flight (spawn or resume). */
 int sw__stub_start(struct sw_loop *loop, struct sw_stub *s)
 {
@@ -795,6 +838,11 @@ int sw__stub_start(struct sw_loop *loop, struct sw_stub *s)
 		if (r < 0)
 			return r;
 	}
+	if (s->xfd >= 0 && !s->xfd_armed) {
+		r = xfd_arm(loop, s, EPOLL_CTL_MOD);
+		if (r < 0)
+			return r;
+	}
 	/* Always SW_WD_EV_RESUME, even with the timer armed just now: the
 	 * first read may come after a wait that starts late, with expirations
 	 * from before that wait, which must not count. */
@@ -802,7 +850,26 @@ int sw__stub_start(struct sw_loop *loop, struct sw_stub *s)
 	if (a == SW_WD_REFUSE)
 		return -EBUSY;
 	s->sampled = false;
+	s->answered = false;
 	queue_push(loop, s);
+	return 0;
+}
+
+/* The checks resume, continue and add_fd share; sets *ret_loop on 0. */
+static int may_go(struct sw_stub *s, struct sw_loop **ret_loop)
+{
+	struct sw_loop *loop;
+
+	if (!s)
+		return -EINVAL;
+	loop = __atomic_load_n(&s->loop, __ATOMIC_ACQUIRE);
+	if (!loop)
+		return -ENOLINK;
+	if (sw_loop_forked(loop))
+		return -ECHILD;
+	if (s->delivered_end)
+		return -ESRCH;
+	*ret_loop = loop;
 	return 0;
 }
 
@@ -817,17 +884,10 @@ static int resume(struct sw_stub *s, bool quiet)
 	struct sw_loop *loop;
 	uint32_t mon;
 	bool host_quiet;
-	int r;
+	int r = may_go(s, &loop);
 
-	if (!s)
-		return -EINVAL;
-	loop = __atomic_load_n(&s->loop, __ATOMIC_ACQUIRE);
-	if (!loop)
-		return -ENOLINK;
-	if (sw_loop_forked(loop))
-		return -ECHILD;
-	if (s->delivered_end)
-		return -ESRCH;
+	if (r < 0)
+		return r;
 	if (s->pending)
 		return -EBUSY; /* collect it first */
 	if (s->death_owed) {
@@ -864,6 +924,80 @@ static int resume(struct sw_stub *s, bool quiet)
 SW_EXPORT int sw_stub_resume(struct sw_stub *s)
 {
 	return resume(s, false);
+}
+
+SW_EXPORT int sw_stub_continue(struct sw_stub *s)
+{
+	struct sw_loop *loop;
+	int r = may_go(s, &loop);
+
+	if (r < 0)
+		return r;
+	if (s->pending || s->wd.state == SW_WD_RUNNING)
+		return -EBUSY;
+	if (s->death_owed) {
+		deliver_death(loop, s); /* the next wait returns the EXIT */
+		return 0;
+	}
+	if (!s->answered)
+		return -EINVAL;
+	if (s->muted)
+		unmute(loop, s);
+	r = sw__stub_start(loop, s);
+	if (r < 0 || s->wd.state != SW_WD_RUNNING)
+		return r;
+	s->quiet = false;
+	s->poll_now = s->poll_measure = false;
+	/* The page is the stub's: only say that the monitor may sleep, then
+	 * look, as a wait does (a report made since the SW_EV_FD may have had
+	 * its eventfd event taken while the stub was not in flight). */
+	__atomic_store_n(&s->page->monitor, SW_MON_SLEEPING, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&s->page->state, __ATOMIC_SEQ_CST) !=
+	    SW_STATE_IN_CHILD)
+		sw__on_report(loop, s);
+	return 0;
+}
+
+SW_EXPORT int sw_stub_add_fd(struct sw_stub *s, int fd, uint32_t events)
+{
+	struct sw_loop *loop;
+	int r;
+
+	if (!s || fd < 0 || !events ||
+	    (events & ~(uint32_t)(EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP)))
+		return -EINVAL;
+	r = may_go(s, &loop);
+	if (r < 0)
+		return r;
+	if (s->xfd >= 0)
+		return -EEXIST;
+	s->xfd = fd;
+	s->xevents = events;
+	s->xfd_armed = false;
+	if (!s->reaped) {
+		r = xfd_arm(loop, s, EPOLL_CTL_ADD);
+		if (r < 0) {
+			s->xfd = -1;
+			return r;
+		}
+	}
+	return 0;
+}
+
+SW_EXPORT int sw_stub_remove_fd(struct sw_stub *s)
+{
+	struct sw_loop *loop;
+
+	if (!s)
+		return -EINVAL;
+	if (s->xfd < 0)
+		return -ENOENT;
+	loop = __atomic_load_n(&s->loop, __ATOMIC_ACQUIRE);
+	if (loop && !s->reaped && !sw_loop_forked(loop))
+		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s->xfd, NULL);
+	s->xfd = -1;
+	s->xfd_armed = false;
+	return 0;
 }
 
 /*
@@ -1162,6 +1296,16 @@ int sw__loop_add_stub(struct sw_loop *loop, struct sw_stub *s)
 			epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s->report_fd, NULL);
 			return r;
 		}
+		if (s->xfd >= 0) {
+			int r = xfd_arm(loop, s, EPOLL_CTL_ADD);
+
+			if (r < 0) {
+				epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s->report_fd,
+					  NULL);
+				epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s->pidfd, NULL);
+				return r;
+			}
+		}
 	}
 	s->l_prev = NULL;
 	s->l_next = loop->stubs;
@@ -1185,6 +1329,8 @@ void sw__loop_remove_stub(struct sw_loop *loop, struct sw_stub *s)
 	if (!s->reaped && !sw_loop_forked(loop)) {
 		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s->report_fd, NULL);
 		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s->pidfd, NULL);
+		if (s->xfd >= 0)
+			epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s->xfd, NULL);
 	}
 	if (s->l_prev)
 		s->l_prev->l_next = s->l_next;

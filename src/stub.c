@@ -238,7 +238,7 @@ SW_EXPORT int sw_stub_spawn(struct sw_loop *loop,
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	s->pidfd = s->report_fd = -1;
+	s->pidfd = s->report_fd = s->xfd = -1;
 	s->shm_size = size;
 	r = make_page(size, &memfd, &s->page);
 	if (r < 0)

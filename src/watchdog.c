@@ -29,6 +29,7 @@ static const struct {
 		[SW_WD_EV_EXPIRE]       = { KEEP, SW_WD_NONE },
 		[SW_WD_EV_KILL]         = { SW_WD_KILLING, SW_WD_KILL_USER },
 		[SW_WD_EV_DEATH]        = { SW_WD_DEAD, SW_WD_DONE_EXIT },
+		[SW_WD_EV_ANSWER]       = { KEEP, SW_WD_NONE }, /* not asked */
 	},
 	[SW_WD_RUNNING] = {
 		[SW_WD_EV_RESUME]       = { KEEP, SW_WD_REFUSE },
@@ -38,6 +39,7 @@ static const struct {
 		[SW_WD_EV_EXPIRE]       = { SW_WD_KILLING, SW_WD_KILL_STALL },
 		[SW_WD_EV_KILL]         = { SW_WD_KILLING, SW_WD_KILL_USER },
 		[SW_WD_EV_DEATH]        = { SW_WD_DEAD, SW_WD_DONE_EXIT },
+		[SW_WD_EV_ANSWER]       = { SW_WD_IDLE, SW_WD_DONE_ANSWER },
 	},
 	[SW_WD_KILLING] = {
 		[SW_WD_EV_RESUME]       = { KEEP, SW_WD_NONE }, /* death pending */
@@ -47,6 +49,7 @@ static const struct {
 		[SW_WD_EV_EXPIRE]       = { KEEP, SW_WD_NONE },
 		[SW_WD_EV_KILL]         = { KEEP, SW_WD_NONE },
 		[SW_WD_EV_DEATH]        = { SW_WD_DEAD, SW_WD_DONE_KILL },
+		[SW_WD_EV_ANSWER]       = { KEEP, SW_WD_NONE },
 	},
 	[SW_WD_DEAD] = {
 		[SW_WD_EV_RESUME]       = { KEEP, SW_WD_NONE },
@@ -56,6 +59,7 @@ static const struct {
 		[SW_WD_EV_EXPIRE]       = { KEEP, SW_WD_NONE },
 		[SW_WD_EV_KILL]         = { KEEP, SW_WD_NONE },
 		[SW_WD_EV_DEATH]        = { KEEP, SW_WD_NONE },
+		[SW_WD_EV_ANSWER]       = { KEEP, SW_WD_NONE },
 	},
 };
 

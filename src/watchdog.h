@@ -39,6 +39,7 @@ enum sw_wd_event {
 	SW_WD_EV_EXPIRE,       /* the stall limit was reached (sw_wd_expired) */
 	SW_WD_EV_KILL,         /* the monitor asked for a kill              */
 	SW_WD_EV_DEATH,        /* pidfd readable, reaped                    */
+	SW_WD_EV_ANSWER,       /* another watched fd of the stub is ready   */
 	SW_WD_NEVENTS
 };
 
@@ -51,6 +52,7 @@ enum sw_wd_action {
 	SW_WD_KILL_USER,      /* send SIGKILL, reason USER               */
 	SW_WD_DONE_EXIT,      /* complete: EXIT                          */
 	SW_WD_DONE_KILL,      /* complete: KILL                          */
+	SW_WD_DONE_ANSWER,    /* complete: FD (the stub's watched fd)    */
 };
 
 /* Loop-wide accounting. */

@@ -12,6 +12,10 @@
 #include <linux/futex.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -19,6 +23,14 @@
 #include <unistd.h>
 
 #include "t_util.h"
+
+#if defined(__x86_64__)
+#define T_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define T_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#else
+#error "t_role_notify: add this architecture's AUDIT_ARCH_*"
+#endif
 
 /* ---- reporting --------------------------------------------------------- */
 
@@ -338,6 +350,17 @@ int t_role_echo(struct sw_page *page, void *arg)
 			STORE(&p->ack, req + 1);
 			sw_stub_report(page);
 			t_stall(page, T_STALL_FLOOD);
+		case T_REQ_NOTIFY: {
+			uint64_t sum = 0, n = LOAD(&p->arg);
+
+			while (n--)
+				sum += (uint64_t)syscall(SYS_getpgid, 0);
+			STORE(&p->result, sum);
+			break;
+		}
+		case T_REQ_NOTIFY_STALL:
+			syscall(SYS_getpgid, 0);
+			t_stall(page, LOAD(&p->arg));
 		case T_REQ_SCRIBBLE:
 			/* the monitor must not trust these back */
 			page->magic = 0;
@@ -407,10 +430,40 @@ int t_role_alarm(struct sw_page *page, void *arg)
 		__asm__ volatile("" ::: "memory");
 }
 
+int t_role_notify(struct sw_page *page, void *arg)
+{
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, T_AUDIT_ARCH, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getpgid, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {
+		.len = sizeof(filter) / sizeof(filter[0]),
+		.filter = filter,
+	};
+	long fd;
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return T_STUB_ERR_ROLE;
+	fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+		     SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+	if (fd < 0)
+		return T_STUB_ERR_ROLE;
+	STORE(&t_payload(page)->result, (uint64_t)fd);
+	return t_role_echo(page, arg);
+}
+
 static const struct {
 	const char *name;
 	t_role_fn fn;
 } t_roles[] = {
+	{ "notify", t_role_notify },
 	{ "envcheck", t_role_envcheck },
 	{ "alarm", t_role_alarm },
 	{ "echo", t_role_echo },

@@ -198,6 +198,10 @@ struct t_payload {
 					      value, while not in flight    */
 #define T_REQ_FLOOD_IDLE (T_REQ_CMD + 9) /* report, then write its eventfd
 					    in a loop, while not in flight */
+#define T_REQ_NOTIFY (T_REQ_CMD + 10) /* getpgid(0) arg times, answer with
+					 result = the sum of what it got   */
+#define T_REQ_NOTIFY_STALL (T_REQ_CMD + 11) /* getpgid(0) once, then
+					       t_stall(arg)                 */
 
 /*
  * Stall kinds: what a stub does when it stops reporting (the low byte of
@@ -228,6 +232,10 @@ int t_role_envcheck(struct sw_page *page, void *arg);
 /* UML-style preemption: report once, then spin; a SIGALRM handler
  * reports (ack += 1) and waits to be resumed. */
 int t_role_alarm(struct sw_page *page, void *arg);
+/* The echo protocol under a seccomp filter that sends getpgid(0) to a user-
+ * notification listener; the listener's fd number is in result at the
+ * first report (fetch it with pidfd_getfd(2)). */
+int t_role_notify(struct sw_page *page, void *arg);
 
 typedef int (*t_role_fn)(struct sw_page *page, void *arg);
 t_role_fn t_role_find(const char *name);

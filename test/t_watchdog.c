@@ -35,6 +35,7 @@ static const struct {
 		[SW_WD_EV_EXPIRE]       = { SAME, SW_WD_NONE },
 		[SW_WD_EV_KILL]         = { SW_WD_KILLING, SW_WD_KILL_USER },
 		[SW_WD_EV_DEATH]        = { SW_WD_DEAD, SW_WD_DONE_EXIT },
+		[SW_WD_EV_ANSWER]       = { SAME, SW_WD_NONE },
 	},
 	[SW_WD_RUNNING] = {
 		/* a refused resume must not move the deadline: a stalled
@@ -46,6 +47,7 @@ static const struct {
 		[SW_WD_EV_EXPIRE]       = { SW_WD_KILLING, SW_WD_KILL_STALL },
 		[SW_WD_EV_KILL]         = { SW_WD_KILLING, SW_WD_KILL_USER },
 		[SW_WD_EV_DEATH]        = { SW_WD_DEAD, SW_WD_DONE_EXIT },
+		[SW_WD_EV_ANSWER]       = { SW_WD_IDLE, SW_WD_DONE_ANSWER },
 	},
 	[SW_WD_KILLING] = {
 		[SW_WD_EV_RESUME]       = { SAME, SW_WD_NONE },
@@ -55,6 +57,7 @@ static const struct {
 		[SW_WD_EV_EXPIRE]       = { SAME, SW_WD_NONE },
 		[SW_WD_EV_KILL]         = { SAME, SW_WD_NONE },
 		[SW_WD_EV_DEATH]        = { SW_WD_DEAD, SW_WD_DONE_KILL },
+		[SW_WD_EV_ANSWER]       = { SAME, SW_WD_NONE },
 	},
 	[SW_WD_DEAD] = {
 		[SW_WD_EV_RESUME]       = { SAME, SW_WD_NONE },
@@ -64,6 +67,7 @@ static const struct {
 		[SW_WD_EV_EXPIRE]       = { SAME, SW_WD_NONE },
 		[SW_WD_EV_KILL]         = { SAME, SW_WD_NONE },
 		[SW_WD_EV_DEATH]        = { SAME, SW_WD_NONE },
+		[SW_WD_EV_ANSWER]       = { SAME, SW_WD_NONE },
 	},
 };
 
