@@ -211,10 +211,10 @@ int sw_loop_get_fd(struct sw_loop *loop);
  * its callback runs if it has one; otherwise the result stays pending for
  * sw_stub_wait().  The tick callback runs once if there were timer reads.
  * Returns the number of stub callbacks invoked.  With a host that calls
- * sw_loop_prepare(), the stubs that the last prepare told of the sleep are
- * looked at first, in their state words: those that reported (most likely
- * what woke the host) have their callbacks run before the epoll_wait, so a
- * resume from the callback does not wait for it.
+ * sw_loop_prepare(), the stubs it told of the sleep most recently (up to 8,
+ * until they report) are looked at first, in their state words: those that
+ * reported (most likely what woke the host) have their callbacks run before
+ * the epoll_wait, so a resume from the callback does not wait for it.
  *
  * Errors: -EINVAL (NULL), -ECHILD (after fork), -EBUSY (called from inside
  *         one of this loop's callbacks, or while a wait runs), or the first
@@ -258,7 +258,9 @@ enum sw_kill_reason {
 	SW_KILL_USER = 3,     /* sw_stub_kill() by the monitor              */
 };
 
-/* Gathered once, at kill time, just before SIGKILL (never on the hot path). */
+/* Gathered at kill time, just before SIGKILL; the stall_* figures against a
+ * baseline taken once per resume, after a whole tick of silence (never on
+ * the hot path). */
 struct sw_kill_info {
 	enum sw_kill_reason reason;
 	pid_t pid;
@@ -383,10 +385,12 @@ struct sw_loop *sw_stub_loop(const struct sw_stub *stub); /* NULL: detached */
  * accounting.  Does not wait.  Resuming a stub that has died but whose
  * death the loop has not seen yet succeeds: the next wait returns its EXIT.
  *
- * Errors: -EINVAL (NULL), -EBUSY (already in flight, or a completion, even
- *         an EXIT or KILL, is pending: collect it with sw_stub_wait()),
- *         -ENOLINK (detached from any loop), -ESRCH (its end delivered),
- *         -ECHILD (after fork), -ENOMEM (arming the timer).
+ * Errors: -EINVAL (NULL, or its last event was SW_EV_FD: it is not waiting
+ *         for a resume, sw_stub_continue() it), -EBUSY (already in flight,
+ *         or a completion, even an EXIT or KILL, is pending: collect it with
+ *         sw_stub_wait()), -ENOLINK (detached from any loop), -ESRCH (its
+ *         end delivered), -ECHILD (after fork), -ENOMEM (arming the timer,
+ *         or re-arming its watched fd).
  */
 int sw_stub_resume(struct sw_stub *stub);
 
@@ -440,14 +444,19 @@ int sw_stub_kill(struct sw_stub *stub, enum sw_kill_reason reason);
  * completes with SW_EV_FD and the watchdog stops counting.  Serve the fd,
  * then put the stub back in flight with sw_stub_continue().  Readiness while
  * the stub is not in flight is left for its next time in flight (the fd is
- * armed one-shot, so it never keeps the loop busy).  The fd stays yours: do
- * not close it before sw_stub_remove_fd() or sw_stub_free().  One per stub;
- * it follows the stub through sw_stub_detach() and sw_stub_attach().
+ * armed one-shot, so it never keeps the loop busy).  EPOLLHUP or EPOLLERR
+ * without an event asked for is no answer (a seccomp listener hangs up when
+ * its stub dies: the stub's pidfd then reports the death).  A report, or a
+ * death, seen with the fd's event wins.  The loop keeps its own duplicate
+ * of the fd (close-on-exec), closed by sw_stub_remove_fd() or
+ * sw_stub_free(): yours may be closed at any time.  One per stub; it follows
+ * the stub through sw_stub_detach() and sw_stub_attach().
  *
  * Errors: -EINVAL (NULL, fd < 0, no or unknown events), -EEXIST (one is
  *         watched already), -ENOLINK (detached), -ESRCH (its end delivered),
- *         -ECHILD (after fork), or epoll_ctl(2)'s error (-EBADF, -EPERM for
- *         a file that cannot be polled, -ENOMEM, -ENOSPC).
+ *         -ECHILD (after fork), -EBADF, -EMFILE (duplicating it), or
+ *         epoll_ctl(2)'s error (-EPERM for a file that cannot be polled,
+ *         -ENOMEM, -ENOSPC).
  */
 int sw_stub_add_fd(struct sw_stub *stub, int fd, uint32_t events);
 
@@ -466,8 +475,7 @@ int sw_stub_remove_fd(struct sw_stub *stub);
  *
  * Errors: -EINVAL (NULL, or its last event was not SW_EV_FD: use
  *         sw_stub_resume()), -EBUSY (in flight, or a completion pending),
- *         -ENOLINK, -ESRCH, -ECHILD, -ENOMEM (as sw_stub_resume()), or
- *         epoll_ctl(2)'s error re-arming the fd.
+ *         -ENOLINK, -ESRCH, -ECHILD, -ENOMEM (as sw_stub_resume()).
  */
 int sw_stub_continue(struct sw_stub *stub);
 
@@ -488,7 +496,8 @@ void *sw_stub_get_userdata(const struct sw_stub *stub);
  *         flight, a completion pending or its death not yet delivered, or
  *         inside a callback), -ECHILD.
  * sw_stub_attach errors: -EINVAL (NULL), -EBUSY (attached to a loop, this one
- *         or another), -ESRCH (reaped), -ECHILD, -ENOMEM (epoll_ctl).
+ *         or another), -ESRCH (reaped), -ECHILD, -ENOMEM or -ENOSPC
+ *         (epoll_ctl).
  */
 int sw_stub_detach(struct sw_stub *stub);
 int sw_stub_attach(struct sw_stub *stub, struct sw_loop *loop);

@@ -10,6 +10,7 @@
 #include "watchdog.h"
 
 #define SW_EXPORT __attribute__((visibility("default")))
+#define SW_ANN_MAX 8
 
 /* epoll_event.data.u64: a stub pointer with the fd kind in its low bits, or
  * the timer tag. */
@@ -30,7 +31,8 @@ struct sw_stub {
 	int report_fd;
 	struct sw_wd_stub wd;
 
-	/* the watched fd (sw_stub_add_fd), -1 if none; one-shot in epoll */
+	/* the watched fd (sw_stub_add_fd): our duplicate, -1 if none;
+	 * one-shot in epoll */
 	int xfd;
 	uint32_t xevents;
 	bool xfd_armed;          /* registered and not fired since           */
@@ -41,7 +43,8 @@ struct sw_stub {
 	bool queued;
 	bool stamped;            /* first_read_ns is set                     */
 	uint64_t first_read_ns;  /* clock at the first timer read after resume */
-	bool sampled;            /* a whole tick silent: baseline taken       */
+	bool sampled;            /* a whole tick silent: baseline looked for  */
+	bool smp_ok;             /* ... and read                              */
 	uint64_t smp_ns, smp_run_ns, smp_wait_ns; /* clock, schedstat then    */
 
 	/* stubs muted after an eventfd write without a report */
@@ -72,8 +75,7 @@ struct sw_stub {
 	bool quiet;              /* resumed by sw_stub_run: look before sleep */
 	struct sw_stub *qt_next; /* on the loop's list of quiet resumes      */
 	bool on_quiet;
-	struct sw_stub *an_next; /* on the list of the last announcement     */
-	bool on_ann;
+	bool on_ann;             /* in the loop's ann[]                      */
 };
 
 struct sw_loop {
@@ -105,7 +107,10 @@ struct sw_loop {
 	bool host_callbacks;          /* dispatch or prepare runs callbacks  */
 	struct sw_stub *cb_stub;      /* the stub whose callback runs        */
 	struct sw_stub *quiet_head;   /* resumed quietly since its last call */
-	struct sw_stub *ann_head;     /* told of the sleep by the last prepare */
+	/* the stubs told of the sleep most recently, not yet reported: a
+	 * dispatch looks at them first (a bounded set, oldest dropped) */
+	struct sw_stub *ann[SW_ANN_MAX];
+	int n_ann;
 	bool kicked;
 
 	sw_tick_fn tick_cb;

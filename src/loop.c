@@ -6,6 +6,7 @@
  * timer, so that a report and a tick ready together count the report.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -106,12 +107,29 @@ static void quiet_remove(struct sw_loop *loop, struct sw_stub *s)
 	s->on_quiet = false;
 }
 
+static void ann_drop(struct sw_loop *loop, int i)
+{
+	loop->ann[i]->on_ann = false;
+	memmove(&loop->ann[i], &loop->ann[i + 1],
+		(size_t)(loop->n_ann - i - 1) * sizeof(loop->ann[0]));
+	loop->n_ann--;
+}
+
 static void ann_remove(struct sw_loop *loop, struct sw_stub *s)
 {
-	if (!s->on_ann)
+	for (int i = 0; s->on_ann && i < loop->n_ann; i++)
+		if (loop->ann[i] == s)
+			ann_drop(loop, i);
+}
+
+static void ann_push(struct sw_loop *loop, struct sw_stub *s)
+{
+	if (s->on_ann)
 		return;
-	slist_remove(&loop->ann_head, s, offsetof(struct sw_stub, an_next));
-	s->on_ann = false;
+	if (loop->n_ann == SW_ANN_MAX)
+		ann_drop(loop, 0); /* the oldest: epoll still finds it */
+	loop->ann[loop->n_ann++] = s;
+	s->on_ann = true;
 }
 
 /* ---- timer --------------------------------------------------------------- */
@@ -194,7 +212,7 @@ static void send_kill(struct sw_loop *loop, struct sw_stub *s,
 	if (reason == SW_KILL_STALL && stalled)
 		k->stall_ticks = (uint32_t)(sw_wd_counted(&loop->wd, &s->wd) /
 					    loop->timer_div);
-	if (reason == SW_KILL_STALL && s->sampled) {
+	if (reason == SW_KILL_STALL && s->sampled && s->smp_ok) {
 		uint64_t run, wait;
 
 		if (sw__sched_read(s->pid, &run, &wait) == 0 &&
@@ -283,12 +301,24 @@ void sw__on_report(struct sw_loop *loop, struct sw_stub *s)
 }
 
 /* The stub's watched fd fired (one-shot: disarmed until it goes in flight
- * again).  It answers for the stub only while in flight. */
+ * again).  It answers for the stub only while in flight, and only with an
+ * event asked for: a hang-up or error alone (a seccomp listener hangs up
+ * when the stub dies) leaves the stub to its pidfd and its watchdog. */
 static void on_answer(struct sw_loop *loop, struct sw_stub *s, uint32_t events)
 {
 	enum sw_wd_action a;
 
 	s->xfd_armed = false;
+	if (!(events & s->xevents))
+		return;
+	/* A report that reached the state word but whose eventfd event is
+	 * not processed yet wins, as in one batch. */
+	if (s->wd.state == SW_WD_RUNNING &&
+	    __atomic_load_n(&s->page->state, __ATOMIC_ACQUIRE) !=
+		    SW_STATE_IN_CHILD) {
+		sw__on_report(loop, s);
+		return;
+	}
 	a = sw_wd_step(&loop->wd, &s->wd, SW_WD_EV_ANSWER);
 	if (a == SW_WD_DONE_ANSWER)
 		s->ev.revents = events;
@@ -444,10 +474,11 @@ static void on_timer(struct sw_loop *loop, bool *ticked)
 	for (s = loop->q_head;
 	     s && sw_wd_counted(&loop->wd, &s->wd) >= loop->timer_div;
 	     s = s->q_next) {
-		if (!s->sampled &&
-		    sw__sched_read(s->pid, &s->smp_run_ns, &s->smp_wait_ns) == 0) {
+		if (!s->sampled) {
+			s->sampled = true; /* one look per resume */
+			s->smp_ok = sw__sched_read(s->pid, &s->smp_run_ns,
+						   &s->smp_wait_ns) == 0;
 			s->smp_ns = now;
-			s->sampled = true;
 		}
 	}
 	/* Muted stubs first: a report made while muted is not a stall. */
@@ -489,7 +520,14 @@ static int loop_poll(struct sw_loop *loop, int timeout, bool *ticked)
 		else if ((d & SW_TAG_MASK) == SW_TAG_REPORT)
 			sw__on_report(loop, (struct sw_stub *)(uintptr_t)d);
 	}
-	/* then the watched fds: a report in the same batch wins */
+	for (i = 0; i < n; i++) {
+		uint64_t d = evs[i].data.u64;
+
+		if (d != SW_TAG_TIMER && d != SW_TAG_KICK &&
+		    (d & SW_TAG_MASK) == SW_TAG_PIDFD)
+			on_death(loop, (struct sw_stub *)(uintptr_t)(d & ~(uint64_t)SW_TAG_MASK));
+	}
+	/* then the watched fds: a report or a death in the batch wins */
 	for (i = 0; i < n; i++) {
 		uint64_t d = evs[i].data.u64;
 
@@ -498,13 +536,6 @@ static int loop_poll(struct sw_loop *loop, int timeout, bool *ticked)
 			on_answer(loop,
 				  (struct sw_stub *)(uintptr_t)(d & ~(uint64_t)SW_TAG_MASK),
 				  evs[i].events);
-	}
-	for (i = 0; i < n; i++) {
-		uint64_t d = evs[i].data.u64;
-
-		if (d != SW_TAG_TIMER && d != SW_TAG_KICK &&
-		    (d & SW_TAG_MASK) == SW_TAG_PIDFD)
-			on_death(loop, (struct sw_stub *)(uintptr_t)(d & ~(uint64_t)SW_TAG_MASK));
 	}
 	if (timer)
 		on_timer(loop, ticked);
@@ -890,6 +921,8 @@ static int resume(struct sw_stub *s, bool quiet)
 		return r;
 	if (s->pending)
 		return -EBUSY; /* collect it first */
+	if (s->answered && !s->death_owed)
+		return -EINVAL; /* it answered through its fd: continue it */
 	if (s->death_owed) {
 		deliver_death(loop, s); /* the next wait returns the EXIT */
 		return 0;
@@ -971,12 +1004,17 @@ SW_EXPORT int sw_stub_add_fd(struct sw_stub *s, int fd, uint32_t events)
 		return r;
 	if (s->xfd >= 0)
 		return -EEXIST;
-	s->xfd = fd;
+	/* Our own duplicate: the registration lives and dies with it, however
+	 * the caller's fd is closed or reused. */
+	s->xfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (s->xfd < 0)
+		return -errno;
 	s->xevents = events;
 	s->xfd_armed = false;
 	if (!s->reaped) {
 		r = xfd_arm(loop, s, EPOLL_CTL_ADD);
 		if (r < 0) {
+			close(s->xfd);
 			s->xfd = -1;
 			return r;
 		}
@@ -995,6 +1033,7 @@ SW_EXPORT int sw_stub_remove_fd(struct sw_stub *s)
 	loop = __atomic_load_n(&s->loop, __ATOMIC_ACQUIRE);
 	if (loop && !s->reaped && !sw_loop_forked(loop))
 		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s->xfd, NULL);
+	close(s->xfd);
 	s->xfd = -1;
 	s->xfd_armed = false;
 	return 0;
@@ -1042,31 +1081,34 @@ static void announce_sleep(struct sw_loop *loop)
 		if (__atomic_load_n(&s->page->state, __ATOMIC_SEQ_CST) !=
 		    SW_STATE_IN_CHILD) {
 			sw__on_report(loop, s);
-		} else if (!s->on_ann) {
+		} else {
 			/* the next dispatch looks at it before it polls */
-			s->an_next = loop->ann_head;
-			loop->ann_head = s;
-			s->on_ann = true;
+			ann_push(loop, s);
 		}
 	}
 }
 
-/* The host woke: most likely for a stub told of the sleep by the last
- * sw_loop_prepare().  Serve those that reported from their state words,
- * before the epoll_wait that says which fd woke the host (whose event for
- * them is then stale).  Each announcement is looked at once. */
+/* The host woke: most likely for a stub that sw_loop_prepare() told of the
+ * sleep.  Serve those that reported from their state words, before the
+ * epoll_wait that says which fd woke the host (whose event for them is then
+ * stale).  The set is the last SW_ANN_MAX told and not yet reported, so the
+ * look costs O(1) per dispatch; the epoll_wait finds the others. */
 static void look_announced(struct sw_loop *loop)
 {
-	struct sw_stub *s;
+	int i = 0;
 
-	while ((s = loop->ann_head)) {
-		loop->ann_head = s->an_next;
-		s->an_next = NULL;
-		s->on_ann = false;
-		if (!s->pending && s->wd.state == SW_WD_RUNNING &&
-		    __atomic_load_n(&s->page->state, __ATOMIC_ACQUIRE) !=
-			    SW_STATE_IN_CHILD)
+	while (i < loop->n_ann) {
+		struct sw_stub *s = loop->ann[i];
+
+		if (s->pending || s->wd.state != SW_WD_RUNNING) {
+			ann_drop(loop, i); /* served, or gone, meanwhile */
+		} else if (__atomic_load_n(&s->page->state, __ATOMIC_ACQUIRE) !=
+			   SW_STATE_IN_CHILD) {
+			ann_drop(loop, i);
 			sw__on_report(loop, s);
+		} else {
+			i++; /* still silent: looked at again next time */
+		}
 	}
 }
 
@@ -1217,7 +1259,7 @@ SW_EXPORT int sw_stub_wait(struct sw_stub *s, struct sw_event *ret_ev)
 	if (s->pending) {
 		r = take_event(s, ret_ev);
 		if (ticked && (loop->flags & SW_LOOP_TICK_EVENTS) &&
-		    s->ev.type == SW_EV_REPORT)
+		    (s->ev.type == SW_EV_REPORT || s->ev.type == SW_EV_FD))
 			loop->tick_owed = true;
 	}
 	s->waited = false;

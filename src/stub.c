@@ -213,6 +213,8 @@ static void free_stub_mem(struct sw_stub *s, bool forked)
 		close(s->report_fd);
 	if (s->pidfd >= 0)
 		close(s->pidfd);
+	if (s->xfd >= 0)
+		close(s->xfd); /* our duplicate of the watched fd */
 	free(s);
 }
 

@@ -127,9 +127,16 @@ static void case_notify_stall(intptr_t mode)
 	t_assert_rc(sw_stub_resume(stub), 0);
 	t_assert_rc(sw_stub_wait(stub, &ev), SW_EV_FD);
 	/* a stub that waits for its notification's answer is not stalled:
-	 * the watchdog stopped counting at SW_EV_FD */
-	t_sleep_ns(2 * NT);
-	t_assert_rc(sw_loop_dispatch(loop), 0);
+	 * the watchdog stopped counting at SW_EV_FD; the host goes on
+	 * dispatching for twice the stall limit */
+	t_assert_eq(sw_loop_count_in_flight(loop), 0);
+	for (uint64_t end = t_now_ns() + 2 * NT; t_now_ns() < end;) {
+		struct pollfd pfd = { .fd = sw_loop_get_fd(loop),
+				      .events = POLLIN };
+
+		if (poll(&pfd, 1, 10) == 1)
+			t_assert_rc(sw_loop_dispatch(loop), 0);
+	}
 	serve_notification(listener, sw_stub_pid(stub), 1);
 	rd0 = t_run_delay_ns();
 	t0 = t_now_ns();
@@ -141,6 +148,24 @@ static void case_notify_stall(intptr_t mode)
 	t_assert_eq(ev.kill.reason, SW_KILL_STALL);
 	t_assert_kill_window("after a continue", t0, t1, t2,
 			     t_run_delay_ns() - rd0, T_TICK_NS, T_STALL);
+	t_assert(sw_stub_free(stub) == NULL);
+	close(listener);
+	t_assert(sw_loop_free(loop) == NULL);
+}
+
+/* A stub that exits in flight hangs up its listener: that is no answer,
+ * the wait returns its EXIT. */
+static void case_notify_exit(intptr_t mode)
+{
+	struct sw_loop *loop = t_loop();
+	int listener;
+	struct sw_stub *stub = spawn_notify(loop, mode, &listener);
+	struct sw_event ev;
+
+	t_assert_rc(sw_stub_add_fd(stub, listener, EPOLLIN), 0);
+	t_pl(stub)->arg = 4;
+	t_assert_rc(t_request(stub, T_REQ_EXIT, &ev), SW_EV_EXIT);
+	t_assert(WIFEXITED(ev.status) && WEXITSTATUS(ev.status) == 4);
 	t_assert(sw_stub_free(stub) == NULL);
 	close(listener);
 	t_assert(sw_loop_free(loop) == NULL);
@@ -202,6 +227,9 @@ static void case_idle_ready(intptr_t mode)
 	t_assert_rc(sw_stub_resume(stub), 0);
 	t_assert_rc(sw_stub_wait(stub, &ev), SW_EV_FD);
 	t_assert(ev.revents & EPOLLIN);
+	/* it is not waiting for a resume, which would overwrite a report */
+	t_assert_rc(sw_stub_resume(stub), -EINVAL);
+	t_assert_rc(sw_stub_run(stub, &ev), -EINVAL);
 	take_byte(p[0]);
 	t_assert_rc(sw_stub_continue(stub), 0);
 	t_assert_rc(sw_stub_continue(stub), -EBUSY);
@@ -316,6 +344,7 @@ static void case_detach_attach(intptr_t mode)
 {
 	struct sw_loop *one = t_loop(), *two = t_loop();
 	struct sw_stub *stub = t_spawn_echo(one, mode);
+	struct pollfd pfd = { .fd = sw_loop_get_fd(one), .events = POLLIN };
 	struct sw_event ev;
 	int p[2];
 
@@ -324,8 +353,9 @@ static void case_detach_attach(intptr_t mode)
 	t_assert_rc(sw_stub_detach(stub), 0);
 	t_assert_rc(sw_stub_continue(stub), -ENOLINK);
 	t_assert_rc(sw_stub_attach(stub, two), 0);
+	assert_goes_quiet(one); /* its timer's last reads */
 	put_byte(p[1]);
-	assert_goes_quiet(one); /* gone from the first loop */
+	t_assert_eq(poll(&pfd, 1, 100), 0); /* gone from the first loop */
 	t_pl(stub)->req = 5;
 	t_pl(stub)->delay_ns = 20 * T_MS;
 	t_assert_rc(sw_stub_resume(stub), 0);
@@ -347,6 +377,7 @@ static void case_death(intptr_t mode)
 {
 	struct sw_loop *loop = t_loop();
 	struct sw_stub *stub = t_spawn_echo(loop, mode);
+	struct pollfd pfd = { .fd = sw_loop_get_fd(loop), .events = POLLIN };
 	struct sw_event ev;
 	int p[2];
 
@@ -357,10 +388,50 @@ static void case_death(intptr_t mode)
 	t_assert(WIFEXITED(ev.status) && WEXITSTATUS(ev.status) == 9);
 	t_assert_rc(sw_stub_continue(stub), -ESRCH);
 	t_assert_rc(sw_stub_add_fd(stub, p[1], EPOLLOUT), -ESRCH);
+	/* out of the epoll set with the dead stub */
+	assert_goes_quiet(loop);
+	put_byte(p[1]);
+	t_assert_eq(poll(&pfd, 1, 100), 0);
 	t_assert(sw_stub_free(stub) == NULL);
 	/* still ours and open */
-	put_byte(p[1]);
 	take_byte(p[0]);
+	close(p[0]);
+	close(p[1]);
+	t_assert(sw_loop_free(loop) == NULL);
+}
+
+/* The caller's fd closed while watched (the file still open elsewhere, as
+ * a listener stays open in its stub): the loop's duplicate keeps working,
+ * and leaves the epoll set with sw_stub_remove_fd(). */
+static void case_closed_fd(intptr_t mode)
+{
+	struct sw_loop *loop = t_loop();
+	struct sw_stub *stub = t_spawn_echo(loop, mode);
+	struct pollfd pfd = { .fd = sw_loop_get_fd(loop), .events = POLLIN };
+	struct sw_event ev;
+	int p[2], mine;
+
+	make_pipe(p);
+	mine = fcntl(p[0], F_DUPFD_CLOEXEC, 0);
+	t_assert(mine >= 0);
+	t_assert_rc(sw_stub_add_fd(stub, mine, EPOLLIN), 0);
+	close(mine);
+	t_pl(stub)->req = 8;
+	t_pl(stub)->delay_ns = 20 * T_MS;
+	t_assert_rc(sw_stub_resume(stub), 0);
+	put_byte(p[1]);
+	t_assert_rc(sw_stub_wait(stub, &ev), SW_EV_FD);
+	take_byte(p[0]);
+	t_assert_rc(sw_stub_continue(stub), 0);
+	t_assert_rc(sw_stub_wait(stub, &ev), SW_EV_REPORT);
+	t_assert_eq(t_pl(stub)->ack, 9);
+	t_assert_rc(sw_stub_remove_fd(stub), 0);
+	assert_goes_quiet(loop);
+	put_byte(p[1]);
+	t_assert_eq(poll(&pfd, 1, 100), 0);
+	t_pl(stub)->delay_ns = 0;
+	t_echo(stub, 2);
+	t_stop(stub);
 	close(p[0]);
 	close(p[1]);
 	t_assert(sw_loop_free(loop) == NULL);
@@ -371,19 +442,22 @@ static void case_errors(intptr_t mode)
 	struct sw_loop *loop = t_loop();
 	struct sw_stub *stub = t_spawn_echo(loop, mode);
 	struct sw_event ev;
-	int p[2], file;
+	int p[2], file, fds;
 	char path[] = "/tmp/t_fd.XXXXXX";
 
 	make_pipe(p);
 	file = mkostemp(path, O_CLOEXEC);
 	t_assert(file >= 0);
 	unlink(path);
+	fds = t_fd_count();
 	t_assert_rc(sw_stub_add_fd(NULL, p[0], EPOLLIN), -EINVAL);
 	t_assert_rc(sw_stub_add_fd(stub, -1, EPOLLIN), -EINVAL);
 	t_assert_rc(sw_stub_add_fd(stub, p[0], 0), -EINVAL);
 	t_assert_rc(sw_stub_add_fd(stub, p[0], EPOLLIN | EPOLLET), -EINVAL);
 	t_assert_rc(sw_stub_add_fd(stub, 1000000, EPOLLIN), -EBADF);
+	t_assert_eq(t_fd_count(), fds); /* no duplicate left behind */
 	t_assert_rc(sw_stub_add_fd(stub, file, EPOLLIN), -EPERM);
+	t_assert_eq(t_fd_count(), fds);
 	t_assert_rc(sw_stub_remove_fd(NULL), -EINVAL);
 	t_assert_rc(sw_stub_remove_fd(stub), -ENOENT);
 	t_assert_rc(sw_stub_continue(NULL), -EINVAL);
@@ -408,7 +482,10 @@ static const struct t_case cases[] = {
 	{ "notify/exec", case_notify, T_EXEC, 0 },
 	{ "notify_stall/fn", case_notify_stall, T_FN, 0 },
 	{ "notify_stall/exec", case_notify_stall, T_EXEC, 0 },
+	{ "notify_exit/fn", case_notify_exit, T_FN, 0 },
+	{ "notify_exit/exec", case_notify_exit, T_EXEC, 0 },
 	{ "idle_ready/fn", case_idle_ready, T_FN, 0 },
+	{ "closed_fd/fn", case_closed_fd, T_FN, 0 },
 	{ "report_before_continue/fn", case_report_before_continue, T_FN, 0 },
 	{ "report_before_continue/exec", case_report_before_continue, T_EXEC,
 	  0 },

@@ -128,6 +128,7 @@ const char *t_ev_name(int type)
 	case SW_EV_EXIT: return "EXIT";
 	case SW_EV_KILL: return "KILL";
 	case SW_EV_TICK: return "TICK";
+	case SW_EV_FD: return "FD";
 	}
 	return t_errname(type);
 }
