@@ -188,6 +188,17 @@ static void take_byte(int fd)
 	t_assert(read(fd, &c, 1) == 1);
 }
 
+/* The end of a pipe case: the stub still answers, then stops. */
+static void finish(struct sw_loop *loop, struct sw_stub *stub, int p[2])
+{
+	t_pl(stub)->delay_ns = 0;
+	t_echo(stub, 2);
+	t_stop(stub);
+	close(p[0]);
+	close(p[1]);
+	t_assert(sw_loop_free(loop) == NULL);
+}
+
 /* With nothing in flight the loop's fd goes quiet: the timer's last read
  * disarms it, and a watched fd that fired once stays disarmed (a
  * level-triggered one would wake the host for ever). */
@@ -235,12 +246,7 @@ static void case_idle_ready(intptr_t mode)
 	t_assert_rc(sw_stub_continue(stub), -EBUSY);
 	t_assert_rc(sw_stub_wait(stub, &ev), SW_EV_REPORT);
 	t_assert_eq(t_pl(stub)->ack, 51);
-	t_pl(stub)->delay_ns = 0;
-	t_echo(stub, 3);
-	t_stop(stub);
-	close(p[0]);
-	close(p[1]);
-	t_assert(sw_loop_free(loop) == NULL);
+	finish(loop, stub, p);
 }
 
 /* The stub reports between SW_EV_FD and the continue, and another stub's
@@ -429,12 +435,7 @@ static void case_closed_fd(intptr_t mode)
 	assert_goes_quiet(loop);
 	put_byte(p[1]);
 	t_assert_eq(poll(&pfd, 1, 100), 0);
-	t_pl(stub)->delay_ns = 0;
-	t_echo(stub, 2);
-	t_stop(stub);
-	close(p[0]);
-	close(p[1]);
-	t_assert(sw_loop_free(loop) == NULL);
+	finish(loop, stub, p);
 }
 
 static void case_errors(intptr_t mode)
