@@ -17,7 +17,7 @@ ok() { n=$((n + 1)); echo "ok $n $1"; }
 not_ok() { n=$((n + 1)); echo "not ok $n $1"; fails=$((fails + 1)); }
 
 if [ "$(uname -m)" != x86_64 ]; then
-	echo "# SKIP: the UML model runs on x86_64 only"
+	echo "1..0 # SKIP the UML model runs on x86_64 only"
 	exit 77
 fi
 if [ ! -x "$demo" ]; then
