@@ -27,8 +27,9 @@
  * completes it, with the status its pidfd kept (Linux 6.15+; -1 before).
  *
  * Inside a callback that the glue runs (a stub's or the tick callback):
- *   sw_stub_resume(), sw_stub_kill(), sw_stub_free() of any stub of the
- *   loop (the one whose callback runs included), sw_stub_spawn(): work;
+ *   sw_stub_resume(), sw_stub_continue(), sw_stub_kill(), sw_stub_free(),
+ *   sw_stub_add_fd(), sw_stub_remove_fd() of any stub of the loop (the one
+ *   whose callback runs included), sw_stub_spawn(): work;
  *   sw_loop_dispatch(), sw_stub_wait() (and so the wait of sw_stub_run()):
  *   -EBUSY (-ESRCH for a stub whose EXIT or KILL was delivered);
  *   sw_stub_detach(): -EBUSY;

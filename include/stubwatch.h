@@ -401,7 +401,7 @@ int sw_stub_resume(struct sw_stub *stub);
  * Returns the event type (> 0) and fills *ret_ev.
  *
  * Errors: -EINVAL (NULL), -EALREADY (not in flight and nothing pending:
- *         resume it first), -EBUSY (the stub is attached to a loop in use
+ *         resume it first, or continue it after SW_EV_FD), -EBUSY (the stub is attached to a loop in use
  *         by another wait, or called from inside a callback), -ENOLINK
  *         (detached), -ESRCH (its end delivered), -ECHILD (after fork), an
  *         error of epoll_wait(2) other than EINTR, or the negative value a
@@ -410,7 +410,8 @@ int sw_stub_resume(struct sw_stub *stub);
  *
  * With SW_LOOP_TICK_EVENTS it returns SW_EV_TICK once per timer read while
  * the stub runs; a read made in the wait that ended with the stub's report
- * is owed, and the next wait on a running stub returns it at once.
+ * (or SW_EV_FD) is owed, and the next wait on a running stub returns it at
+ * once.
  */
 int sw_stub_wait(struct sw_stub *stub, struct sw_event *ret_ev);
 
@@ -456,7 +457,8 @@ int sw_stub_kill(struct sw_stub *stub, enum sw_kill_reason reason);
  *         watched already), -ENOLINK (detached), -ESRCH (its end delivered),
  *         -ECHILD (after fork), -EBADF, -EMFILE (duplicating it), or
  *         epoll_ctl(2)'s error (-EPERM for a file that cannot be polled,
- *         -ENOMEM, -ENOSPC).
+ *         -EINVAL for the loop's own fd, -ELOOP for an epoll set that
+ *         would nest it in itself, -ENOMEM, -ENOSPC).
  */
 int sw_stub_add_fd(struct sw_stub *stub, int fd, uint32_t events);
 
@@ -472,6 +474,9 @@ int sw_stub_remove_fd(struct sw_stub *stub);
  * writes IN_CHILD and wakes the stub: a stub served through its fd is not
  * waiting for a resume).  A report the stub made since is taken at once:
  * the next wait or dispatch returns it.
+ *
+ * A death the loop holds back behind the SW_EV_FD is delivered instead, as
+ * sw_stub_resume() does: the next wait returns the EXIT.
  *
  * Errors: -EINVAL (NULL, or its last event was not SW_EV_FD: use
  *         sw_stub_resume()), -EBUSY (in flight, or a completion pending),

@@ -921,7 +921,7 @@ static int resume(struct sw_stub *s, bool quiet)
 		return r;
 	if (s->pending)
 		return -EBUSY; /* collect it first */
-	if (s->answered && !s->death_owed)
+	if (s->answered && s->wd.state == SW_WD_IDLE && !s->death_owed)
 		return -EINVAL; /* it answered through its fd: continue it */
 	if (s->death_owed) {
 		deliver_death(loop, s); /* the next wait returns the EXIT */

@@ -49,6 +49,11 @@ static void diag(intptr_t mode, const struct want *w)
 	uint64_t t0, t1, t2, rd0;
 
 	t_echo(stub, 5);
+	/* a slow answer first, a tick and a half: the stall's figures must
+	 * come from a baseline of the stall's own flight */
+	t_pl(stub)->delay_ns = T_TICK_NS * 3 / 2;
+	t_echo(stub, 1);
+	t_pl(stub)->delay_ns = 0;
 	t_pl(stub)->arg = w->stall_arg;
 	t_pl(stub)->req = T_REQ_STALL;
 	if (w->prepare)

@@ -154,7 +154,8 @@ static void case_notify_stall(intptr_t mode)
 }
 
 /* A stub that exits in flight hangs up its listener: that is no answer,
- * the wait returns its EXIT. */
+ * the wait returns its EXIT.  (The exec'd stub's listener hangs up before
+ * its pidfd is readable; a function stub's only once it is reaped.) */
 static void case_notify_exit(intptr_t mode)
 {
 	struct sw_loop *loop = t_loop();
@@ -169,6 +170,13 @@ static void case_notify_exit(intptr_t mode)
 	t_assert(sw_stub_free(stub) == NULL);
 	close(listener);
 	t_assert(sw_loop_free(loop) == NULL);
+}
+
+/* A stub resumed with T_REQ_GATED answers once the gate opens. */
+static void open_gate(struct sw_stub *stub)
+{
+	__atomic_store_n(&t_pl(stub)->gate, 1, __ATOMIC_RELEASE);
+	t_futex_wake(&t_pl(stub)->gate);
 }
 
 static void make_pipe(int p[2])
@@ -231,10 +239,9 @@ static void case_idle_ready(intptr_t mode)
 	put_byte(p[1]);
 	t_assert_eq(poll(&pfd, 1, 1000), 1);
 	assert_goes_quiet(loop);
-	/* in flight again: the fd answers at once, before the report due
-	 * 200 ms later */
-	t_pl(stub)->delay_ns = 200 * T_MS;
-	t_pl(stub)->req = 50;
+	/* in flight again: the fd answers at once (the stub answers only
+	 * once its gate opens) */
+	t_pl(stub)->req = T_REQ_GATED;
 	t_assert_rc(sw_stub_resume(stub), 0);
 	t_assert_rc(sw_stub_wait(stub, &ev), SW_EV_FD);
 	t_assert(ev.revents & EPOLLIN);
@@ -244,8 +251,9 @@ static void case_idle_ready(intptr_t mode)
 	take_byte(p[0]);
 	t_assert_rc(sw_stub_continue(stub), 0);
 	t_assert_rc(sw_stub_continue(stub), -EBUSY);
+	open_gate(stub);
 	t_assert_rc(sw_stub_wait(stub, &ev), SW_EV_REPORT);
-	t_assert_eq(t_pl(stub)->ack, 51);
+	t_assert_eq(t_pl(stub)->ack, T_REQ_GATED + 1);
 	finish(loop, stub, p);
 }
 
@@ -262,18 +270,19 @@ static void case_report_before_continue(intptr_t mode)
 
 	make_pipe(p);
 	t_assert_rc(sw_stub_add_fd(a, p[0], EPOLLIN), 0);
-	t_pl(a)->delay_ns = 20 * T_MS;
-	t_pl(a)->req = 70;
+	t_pl(a)->req = T_REQ_GATED;
 	t_assert_rc(sw_stub_resume(a), 0);
 	put_byte(p[1]);
 	t_assert_rc(sw_stub_wait(a, &ev), SW_EV_FD);
-	/* A reports (its wait had set SW_MON_SLEEPING: eventfd written) */
+	/* now A reports (its wait had set SW_MON_SLEEPING: eventfd
+	 * written) */
+	open_gate(a);
 	for (uint64_t end = t_now_ns() + 2000 * T_MS;
 	     __atomic_load_n(&sw_stub_page(a)->state, __ATOMIC_ACQUIRE) !=
 	     SW_STATE_IN_KERN;)
 		t_assert(t_now_ns() < end);
 	t_sleep_ns(20 * T_MS);
-	t_assert_eq(t_pl(a)->ack, 71);
+	t_assert_eq(t_pl(a)->ack, T_REQ_GATED + 1);
 	t_echo(b, 3); /* B's waits drain the epoll set */
 	take_byte(p[0]);
 	t_assert_rc(sw_stub_continue(a), 0);
@@ -281,8 +290,7 @@ static void case_report_before_continue(intptr_t mode)
 	 * it only at the stall limit) */
 	t_assert_eq(sw_loop_count_in_flight(loop), 0);
 	t_assert_rc(sw_stub_wait(a, &ev), SW_EV_REPORT);
-	t_assert_eq(t_pl(a)->ack, 71);
-	t_pl(a)->delay_ns = 0;
+	t_assert_eq(t_pl(a)->ack, T_REQ_GATED + 1);
 	t_echo(a, 2);
 	t_stop(a);
 	t_stop(b);
@@ -304,6 +312,7 @@ static int on_event(struct sw_stub *stub, const struct sw_event *ev, void *ud)
 	if (ev->type == SW_EV_FD) {
 		s->fds++;
 		take_byte(s->rfd);
+		open_gate(stub);
 		return sw_stub_continue(stub);
 	}
 	t_assert_eq(ev->type, SW_EV_REPORT);
@@ -325,8 +334,7 @@ static void case_dispatch(intptr_t mode)
 	t_assert_rc(sw_stub_add_fd(stub, p[0], EPOLLIN), 0);
 	t_assert_rc(sw_stub_set_callback(stub, on_event, &s), 0);
 	for (unsigned i = 0; i < 10; i++) {
-		t_pl(stub)->delay_ns = 10 * T_MS;
-		t_pl(stub)->req = 100 + i;
+		t_pl(stub)->req = T_REQ_GATED;
 		t_assert_rc(sw_stub_resume(stub), 0);
 		put_byte(p[1]);
 		while (s.reports < i + 1) {
@@ -334,11 +342,10 @@ static void case_dispatch(intptr_t mode)
 			t_assert(sw_loop_dispatch(loop) >= 0);
 			t_assert(t_now_ns() < end);
 		}
-		t_assert_eq(t_pl(stub)->ack, 100 + i + 1);
+		t_assert_eq(t_pl(stub)->ack, T_REQ_GATED + 1);
 	}
 	t_assert_eq(s.fds, 10);
 	t_assert_rc(sw_stub_set_callback(stub, NULL, NULL), 0);
-	t_pl(stub)->delay_ns = 0;
 	t_stop(stub);
 	close(p[0]);
 	close(p[1]);
@@ -362,14 +369,14 @@ static void case_detach_attach(intptr_t mode)
 	assert_goes_quiet(one); /* its timer's last reads */
 	put_byte(p[1]);
 	t_assert_eq(poll(&pfd, 1, 100), 0); /* gone from the first loop */
-	t_pl(stub)->req = 5;
-	t_pl(stub)->delay_ns = 20 * T_MS;
+	t_pl(stub)->req = T_REQ_GATED;
 	t_assert_rc(sw_stub_resume(stub), 0);
 	t_assert_rc(sw_stub_wait(stub, &ev), SW_EV_FD);
 	take_byte(p[0]);
 	t_assert_rc(sw_stub_continue(stub), 0);
+	open_gate(stub);
 	t_assert_rc(sw_stub_wait(stub, &ev), SW_EV_REPORT);
-	t_assert_eq(t_pl(stub)->ack, 6);
+	t_assert_eq(t_pl(stub)->ack, T_REQ_GATED + 1);
 	t_pl(stub)->delay_ns = 0;
 	t_stop(stub);
 	close(p[0]);
@@ -422,20 +429,80 @@ static void case_closed_fd(intptr_t mode)
 	t_assert(mine >= 0);
 	t_assert_rc(sw_stub_add_fd(stub, mine, EPOLLIN), 0);
 	close(mine);
-	t_pl(stub)->req = 8;
-	t_pl(stub)->delay_ns = 20 * T_MS;
+	t_pl(stub)->req = T_REQ_GATED;
 	t_assert_rc(sw_stub_resume(stub), 0);
 	put_byte(p[1]);
 	t_assert_rc(sw_stub_wait(stub, &ev), SW_EV_FD);
 	take_byte(p[0]);
 	t_assert_rc(sw_stub_continue(stub), 0);
+	open_gate(stub);
 	t_assert_rc(sw_stub_wait(stub, &ev), SW_EV_REPORT);
-	t_assert_eq(t_pl(stub)->ack, 9);
+	t_assert_eq(t_pl(stub)->ack, T_REQ_GATED + 1);
 	t_assert_rc(sw_stub_remove_fd(stub), 0);
 	assert_goes_quiet(loop);
 	put_byte(p[1]);
 	t_assert_eq(poll(&pfd, 1, 100), 0);
 	finish(loop, stub, p);
+}
+
+/* With SW_LOOP_TICK_EVENTS, a timer read in the wait that ends with
+ * SW_EV_FD is owed, as after a report: the next wait returns it at once
+ * (the next read is a timer period, 125 ms, away). */
+static void case_tick_owed(intptr_t mode)
+{
+	struct sw_loop *loop = t_loop_opts(1000 * T_MS, T_STALL, 0,
+					   SW_LOOP_TICK_EVENTS);
+	struct sw_stub *stub = t_spawn_echo(loop, mode);
+	struct sw_event ev;
+	uint64_t t0;
+	int p[2], rc;
+
+	make_pipe(p);
+	t_assert_rc(sw_stub_add_fd(stub, p[0], EPOLLIN), 0);
+	t_pl(stub)->req = T_REQ_GATED;
+	t_assert_rc(sw_stub_resume(stub), 0);
+	t_sleep_ns(150 * T_MS); /* a timer expiry, then the fd: one batch */
+	put_byte(p[1]);
+	t_assert_rc(sw_stub_wait(stub, &ev), SW_EV_FD);
+	take_byte(p[0]);
+	t_assert_rc(sw_stub_continue(stub), 0);
+	t_assert_rc(sw_loop_count_in_flight(loop), 1);
+	/* owed: returned at once, not at the next read 125 ms away */
+	t0 = t_now_ns();
+	t_assert_rc(sw_stub_wait(stub, &ev), SW_EV_TICK);
+	t_assert_msg(t_now_ns() - t0 < 100 * T_MS, "the tick came after %.1f ms",
+		     (double)(t_now_ns() - t0) / 1e6);
+	open_gate(stub);
+	while ((rc = sw_stub_wait(stub, &ev)) == SW_EV_TICK)
+		;
+	t_assert_rc(rc, SW_EV_REPORT);
+	t_stop(stub);
+	close(p[0]);
+	close(p[1]);
+	t_assert(sw_loop_free(loop) == NULL);
+}
+
+/* A death and the fd's event in one batch: the death wins. */
+static void case_death_wins(intptr_t mode)
+{
+	struct sw_loop *loop = t_loop();
+	struct sw_stub *stub = t_spawn_echo(loop, mode);
+	struct sw_event ev;
+	int p[2];
+
+	make_pipe(p);
+	t_assert_rc(sw_stub_add_fd(stub, p[0], EPOLLIN), 0);
+	t_pl(stub)->req = T_REQ_GATED;
+	t_assert_rc(sw_stub_resume(stub), 0);
+	t_assert(kill(sw_stub_pid(stub), SIGKILL) == 0);
+	t_assert(t_wait_proc_state(sw_stub_pid(stub), "Z", 2000 * T_MS));
+	put_byte(p[1]);
+	t_assert_rc(sw_stub_wait(stub, &ev), SW_EV_EXIT);
+	t_assert(WIFSIGNALED(ev.status) && WTERMSIG(ev.status) == SIGKILL);
+	t_assert(sw_stub_free(stub) == NULL);
+	close(p[0]);
+	close(p[1]);
+	t_assert(sw_loop_free(loop) == NULL);
 }
 
 static void case_errors(intptr_t mode)
@@ -493,6 +560,8 @@ static const struct t_case cases[] = {
 	{ "dispatch/fn", case_dispatch, T_FN, 0 },
 	{ "detach_attach/fn", case_detach_attach, T_FN, 0 },
 	{ "death/fn", case_death, T_FN, 0 },
+	{ "death_wins/fn", case_death_wins, T_FN, 0 },
+	{ "tick_owed/fn", case_tick_owed, T_FN, 0 },
 	{ "errors/fn", case_errors, T_FN, 0 },
 };
 
