@@ -556,6 +556,16 @@ static int loop_enter(struct sw_loop *loop)
 	return 0;
 }
 
+/* The checks of the host's calls (dispatch, prepare), then enter. */
+static int host_enter(struct sw_loop *loop)
+{
+	if (!loop)
+		return -EINVAL;
+	if (sw_loop_forked(loop))
+		return -ECHILD;
+	return loop_enter(loop);
+}
+
 static void loop_leave(struct sw_loop *loop)
 {
 	__atomic_store_n(&loop->busy, 0, __ATOMIC_RELEASE);
@@ -628,6 +638,16 @@ static int run_tick_callback(struct sw_loop *loop)
 	}
 	return r < 0 ? r : 0;
 }
+
+/* The tick callback, then the completions it made (a kill, say); the first
+ * error. */
+static int run_ticks(struct sw_loop *loop, int *count)
+{
+	int r = run_tick_callback(loop), e = run_callbacks(loop, count);
+
+	return r ? r : e;
+}
+
 
 /* ---- public: loop -------------------------------------------------------- */
 
@@ -802,11 +822,7 @@ SW_EXPORT int sw_loop_dispatch(struct sw_loop *loop)
 	int count = 0, r, e, n, rounds;
 	bool ticked = false;
 
-	if (!loop)
-		return -EINVAL;
-	if (sw_loop_forked(loop))
-		return -ECHILD;
-	r = loop_enter(loop);
+	r = host_enter(loop);
 	if (r < 0)
 		return r;
 	/* A host that stopped calling sw_loop_prepare() (two dispatches with
@@ -828,10 +844,7 @@ SW_EXPORT int sw_loop_dispatch(struct sw_loop *loop)
 		}
 		e = run_callbacks(loop, &count);
 		r = r ? r : e;
-		e = run_tick_callback(loop);
-		r = r ? r : e;
-		/* completions made by the tick callback (a kill, say) */
-		e = run_callbacks(loop, &count);
+		e = run_ticks(loop, &count);
 		r = r ? r : e;
 		if (n < BATCH)
 			break;
@@ -1119,11 +1132,7 @@ SW_EXPORT int sw_loop_prepare(struct sw_loop *loop)
 	int count = 0, r, e, rounds;
 	bool ticked = false;
 
-	if (!loop)
-		return -EINVAL;
-	if (sw_loop_forked(loop))
-		return -ECHILD;
-	r = loop_enter(loop);
+	r = host_enter(loop);
 	if (r < 0)
 		return r;
 	loop->host_prepares = true;
@@ -1140,9 +1149,7 @@ SW_EXPORT int sw_loop_prepare(struct sw_loop *loop)
 		r = r ? r : e;
 		if (ticked) {
 			ticked = false;
-			e = run_tick_callback(loop);
-			r = r ? r : e;
-			e = run_callbacks(loop, &count);
+			e = run_ticks(loop, &count);
 			r = r ? r : e;
 		}
 		if (!loop->quiet_head)

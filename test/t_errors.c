@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <sys/stat.h>
+#include <sys/epoll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -640,6 +641,8 @@ static void case_after_fork(intptr_t mode)
 		t_assert_rc(sw_stub_wait(stub, &ev), -ECHILD);
 		t_assert_rc(sw_stub_run(stub, &ev), -ECHILD);
 		t_assert_rc(sw_stub_kill(stub, SW_KILL_USER), -ECHILD);
+		t_assert_rc(sw_stub_continue(stub), -ECHILD);
+		t_assert_rc(sw_stub_add_fd(stub, 0, EPOLLIN), -ECHILD);
 		t_assert_rc(sw_stub_detach(stub), -ECHILD);
 		t_assert_rc(sw_stub_attach(loose, other), -ECHILD);
 		t_assert_rc(sw_stub_spawn(loop, &o, &child_stub), -ECHILD);
