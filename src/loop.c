@@ -648,7 +648,6 @@ static int run_ticks(struct sw_loop *loop, int *count)
 	return r ? r : e;
 }
 
-
 /* ---- public: loop -------------------------------------------------------- */
 
 SW_EXPORT int sw_loop_new(const struct sw_loop_opts *opts,
