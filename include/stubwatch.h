@@ -27,6 +27,22 @@
  * The stub side (sw_page, sw_stub_report(), sw_stub_wait_resume(), ...) is
  * defined inline in this header and is async-signal-safe: it makes raw
  * system calls only and touches nothing but the shared page.
+ *
+ * What a stub can do, and what it cannot
+ *   The monitor survives anything a stub does through what it shares with
+ *   the monitor: its page (any value, at any time), its report eventfd (it
+ *   shares the open file description, so it may clear O_NONBLOCK, drain,
+ *   flood or saturate the counter, or close it), its watched fd; and
+ *   anything it does to itself: exit, stop, spin, sleep, fork, block
+ *   signals, have a child ptrace it and hide its zombie.  No call the
+ *   monitor makes on those objects can block, and every wait ends in a
+ *   report, an exit or a kill on time.
+ *   The design assumes the stub cannot act on the monitor itself: signal
+ *   it (SIGSTOP would freeze its watchdog), ptrace it, or write its memory
+ *   (/proc/PID/mem, process_vm_writev).  Take those powers away by running
+ *   the stub under a seccomp filter that allows only what the stub side
+ *   needs (futex, write on SW_STUB_REPORT_FD, rt_sigreturn, exit), as UML
+ *   does, or under another uid.
  */
 #ifndef STUBWATCH_H
 #define STUBWATCH_H
