@@ -31,6 +31,7 @@ static void sigstop_it(struct sw_stub *stub)
 }
 
 struct want {
+	const char *what;
 	uint64_t stall_arg;
 	void (*prepare)(struct sw_stub *stub);
 	int sigalrm_blocked;
@@ -44,9 +45,10 @@ static void diag(intptr_t mode, const struct want *w)
 	struct sw_loop *loop = t_loop_timed();
 	struct sw_stub *stub = t_spawn_echo(loop, mode);
 	pid_t pid = sw_stub_pid(stub);
+	struct sw_loop_stats st = { .size = sizeof(st) };
 	const struct sw_kill_info *k;
 	struct sw_event ev;
-	uint64_t t0, t1, t2, rd0;
+	uint64_t t0, t1, t2, first_read;
 
 	t_echo(stub, 5);
 	/* a slow answer first, a tick and a half: the stall's figures must
@@ -58,21 +60,24 @@ static void diag(intptr_t mode, const struct want *w)
 	t_pl(stub)->req = T_REQ_STALL;
 	if (w->prepare)
 		w->prepare(stub);
-	rd0 = t_run_delay_ns();
+	t_assert_rc(sw_loop_get_stats(loop, &st, 1), 0);
 	t0 = t_now_ns();
 	t_assert_rc(sw_stub_resume(stub), 0);
 	t1 = t_now_ns();
 	t_assert_rc(sw_stub_wait(stub, &ev), SW_EV_KILL);
 	t2 = t_now_ns();
+	t_assert_rc(sw_loop_get_stats(loop, &st, 0), 0);
 	k = &ev.kill;
 	t_note("pid %d reason %s silent %.2f ms ticks %u sigalrm_blocked %d "
 	       "SigBlk %016" PRIx64 " state %c cpu %.2f ms (wait %.2f ms)",
 	       k->pid, t_reason_name(k->reason), ms(k->silent_ns),
 	       k->stall_ticks, k->sigalrm_blocked, k->sigblk, k->state,
 	       ms(k->cpu_ns), ms(t2 - t1));
-	t_note("stall window %.2f ms: ran %.2f ms, waited for a CPU %.2f ms",
-	       ms(k->stall_window_ns), ms(k->stall_run_ns),
-	       ms(k->stall_wait_ns));
+	t_note("stall window %.2f ms: ran %.2f ms, waited for a CPU %.2f ms; "
+	       "credited %.2f ms; the monitor late %.2f ms (at worst %.2f ms "
+	       "per read)", ms(k->stall_window_ns), ms(k->stall_run_ns),
+	       ms(k->stall_wait_ns), ms(k->starved_ns), ms(k->monitor_late_ns),
+	       ms(st.max_late_ns));
 
 	t_assert_eq(k->reason, SW_KILL_STALL);
 	t_assert_eq(k->pid, pid);
@@ -84,29 +89,39 @@ static void diag(intptr_t mode, const struct want *w)
 	if (w->burns_cpu)
 		t_assert(k->cpu_ns > 0);
 	/* "whole watchdog ticks of silence counted": the kill comes on the
-	 * read that makes N*k + 1 counted reads */
-	t_assert_eq(k->stall_ticks, T_STALL);
-	/* silent_ns: the silence was at least this long (it cannot exceed
-	 * the time from before the resume to the wait's return) ... */
-	t_assert_msg(k->silent_ns <= t2 - t0, "silent_ns %.3f ms > %.3f ms",
-		     ms(k->silent_ns), ms(t2 - t0));
-	/* ... and at most tick_ns / 2 longer (slack: the wait returns after
-	 * the reap, and the monitor may have waited for a CPU) */
-	t_assert_msg(t2 - t1 <= k->silent_ns + T_TICK_NS / 2 + t_slack_ns() +
-				     (t_run_delay_ns() - rd0),
-		     "silence %.3f ms, silent_ns %.3f ms", ms(t2 - t1),
-		     ms(k->silent_ns));
-	/* The window starts at the read after a whole tick of silence, so
-	 * it spans at least N - 1 of the N ticks and lies inside the silence;
-	 * a spinning stub is runnable throughout it (running, or waiting for
-	 * a CPU), a sleeping or stopped one hardly at all.  (The kernel brings
-	 * a running task's CPU time up to date at its scheduler ticks, so
-	 * the run time read may lag by a tick or two.) */
-	t_assert_msg(k->stall_window_ns + t_slack_ns() >=
+	 * read that makes N*k + 1 counted periods, less the credit (and the
+	 * window: t_assert_kill_window()) */
+	t_assert_kill_window(w->what, loop, t0, t1, k);
+	t_assert(k->killed_at_ns <= t2);
+	/* silent_ns runs from the first timer read after the resume, which
+	 * the loop takes in the wait, after t1: the silence was at least this
+	 * long ... */
+	first_read = k->killed_at_ns - k->silent_ns;
+	t_assert_msg(first_read >= t1, "silent_ns %.3f ms > %.3f ms since the "
+		     "resume", ms(k->silent_ns), ms(k->killed_at_ns - t1));
+	/* ... and at most a timer period and that read's lateness shorter
+	 * (watchdog.h: the first read comes by R + P + L_a, and L_a is part
+	 * of monitor_late_ns) */
+	t_assert_msg(first_read <= t1 + T_TICK_NS / SW_TIMER_DIV_DEFAULT +
+					   k->monitor_late_ns,
+		     "silence %.3f ms, silent_ns %.3f ms, the monitor late "
+		     "%.3f ms", ms(k->killed_at_ns - t1), ms(k->silent_ns),
+		     ms(k->monitor_late_ns));
+	/* The window starts at the first read that finds a whole tick of
+	 * silence counted and ends at the kill, which needs N - 1 more ticks
+	 * of periods, all expiring after that read: the window is at least
+	 * (N - 1)*T, less how far past the tick that read came late (at most
+	 * the loop's worst lateness), and it lies inside the silence.  A
+	 * spinning stub is runnable throughout it (running, or waiting for a
+	 * CPU), a sleeping or stopped one hardly at all.  (The kernel brings
+	 * a running task's CPU time up to date at its scheduler ticks, so the
+	 * run time read may lag by a tick or two.) */
+	t_assert_msg(k->stall_window_ns + st.max_late_ns >=
 				     (T_STALL - 1) * T_TICK_NS &&
 			     k->stall_window_ns <= k->silent_ns,
-		     "window %.3f ms, silence %.3f ms", ms(k->stall_window_ns),
-		     ms(k->silent_ns));
+		     "window %.3f ms, silence %.3f ms, the monitor late %.3f "
+		     "ms at worst", ms(k->stall_window_ns), ms(k->silent_ns),
+		     ms(st.max_late_ns));
 	if (w->burns_cpu)
 		t_assert_msg(k->stall_run_ns + k->stall_wait_ns >=
 				     k->stall_window_ns / 4 * 3,
@@ -129,15 +144,16 @@ static void diag(intptr_t mode, const struct want *w)
 
 static void case_blocked_spin(intptr_t mode)
 {
-	const struct want w = { T_STALL_BLOCKED_SPIN, NULL, 1, "R", true,
-				false };
+	const struct want w = { "blocked spin", T_STALL_BLOCKED_SPIN, NULL, 1,
+				"R", true, false };
 
 	diag(mode, &w);
 }
 
 static void case_spin(intptr_t mode)
 {
-	const struct want w = { T_STALL_SPIN, NULL, 0, "R", true, false };
+	const struct want w = { "spin", T_STALL_SPIN, NULL, 0, "R", true,
+				false };
 
 	diag(mode, &w);
 }
@@ -182,8 +198,8 @@ static void share_cpu_with_hog(struct sw_stub *stub)
 
 static void case_starved(intptr_t mode)
 {
-	const struct want w = { T_STALL_SPIN, share_cpu_with_hog, 0, "R",
-				true, true };
+	const struct want w = { "starved spin", T_STALL_SPIN,
+				share_cpu_with_hog, 0, "R", true, true };
 	int status;
 
 	diag(mode, &w);
@@ -194,30 +210,32 @@ static void case_starved(intptr_t mode)
 
 static void case_futex(intptr_t mode)
 {
-	const struct want w = { T_STALL_FUTEX, NULL, 0, "S", false, false };
+	const struct want w = { "futex", T_STALL_FUTEX, NULL, 0, "S", false,
+				false };
 
 	diag(mode, &w);
 }
 
 static void case_blocked_futex(intptr_t mode)
 {
-	const struct want w = { T_STALL_BLOCKED_FUTEX, NULL, 1, "S", false,
-				false };
+	const struct want w = { "blocked futex", T_STALL_BLOCKED_FUTEX, NULL,
+				1, "S", false, false };
 
 	diag(mode, &w);
 }
 
 static void case_sigstop(intptr_t mode)
 {
-	const struct want w = { 0, sigstop_it, 0, "Tt", false, false };
+	const struct want w = { "SIGSTOPped", 0, sigstop_it, 0, "Tt", false,
+				false };
 
 	diag(mode, &w);
 }
 
 static void case_stop_self(intptr_t mode)
 {
-	const struct want w = { T_STALL_STOP_SELF, NULL, 0, "Tt", false,
-				false };
+	const struct want w = { "stopped itself", T_STALL_STOP_SELF, NULL, 0,
+				"Tt", false, false };
 
 	diag(mode, &w);
 }

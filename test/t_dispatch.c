@@ -138,9 +138,11 @@ static void case_tick_events(intptr_t mode)
 	struct sw_loop *loop = t_loop_opts(T_TICK_NS, T_STALL, 2,
 					   SW_LOOP_TICK_EVENTS);
 	struct sw_stub *stub = t_spawn(loop, mode, "echo", 0);
+	struct sw_loop_stats st = { .size = sizeof(st) };
+	const uint64_t period = T_TICK_NS / 2;
 	struct sw_event ev;
-	unsigned ticks = 0;
-	uint64_t t0, t1, t2, rd0;
+	unsigned ticks = 0, most, fewest;
+	uint64_t t0, t1, t2;
 	int rc;
 
 	while ((rc = sw_stub_wait(stub, &ev)) == SW_EV_TICK)
@@ -149,7 +151,7 @@ static void case_tick_events(intptr_t mode)
 
 	t_pl(stub)->arg = T_STALL_FUTEX;
 	t_pl(stub)->req = T_REQ_STALL;
-	rd0 = t_run_delay_ns();
+	t_assert_rc(sw_loop_get_stats(loop, &st, 1), 0);
 	t0 = t_now_ns();
 	t_assert_rc(sw_stub_resume(stub), 0);
 	t1 = t_now_ns();
@@ -161,12 +163,22 @@ static void case_tick_events(intptr_t mode)
 	t2 = t_now_ns();
 	t_assert_rc(rc, SW_EV_KILL);
 	t_assert_eq(ev.kill.reason, SW_KILL_STALL);
-	t_note("%u TICK events, killed after %.2f..%.2f ms", ticks,
-	       (double)(t2 - t1) / 1e6, (double)(t2 - t0) / 1e6);
-	/* one TICK per read: the reads before the killing one, at least */
-	t_assert(ticks >= T_STALL * 2 && ticks <= T_STALL * 2 + 2);
-	t_assert_kill_window("with TICK events", t0, t1, t2,
-			     t_run_delay_ns() - rd0, T_TICK_NS, T_STALL);
+	t_assert_rc(sw_loop_get_stats(loop, &st, 0), 0);
+	/* One TICK per read: the reads before the killing one, at least.
+	 * The kill needs N*k + 1 = 2N + 1 counted periods after the first
+	 * read; a read counts the periods that elapsed, so a monitor late by
+	 * L at most counts up to L/P + 1 of them in one read (the loop's own
+	 * worst, max_late_ns), and needs that many fewer reads. */
+	most = (unsigned)(st.max_late_ns / period) + 1;
+	fewest = (T_STALL * 2 + 1 + most - 1) / most - 1;
+	t_note("%u TICK events, killed after %.2f..%.2f ms; a read counted "
+	       "at most %u periods (the monitor late %.2f ms at worst)", ticks,
+	       (double)(t2 - t1) / 1e6, (double)(t2 - t0) / 1e6, most,
+	       (double)st.max_late_ns / 1e6);
+	t_assert_msg(ticks >= fewest && ticks <= T_STALL * 2 + 2,
+		     "%u TICK events, expected %u..%u", ticks, fewest,
+		     T_STALL * 2 + 2);
+	t_assert_kill_window("with TICK events", loop, t0, t1, &ev.kill);
 	t_assert(sw_stub_free(stub) == NULL);
 	t_assert(sw_loop_free(loop) == NULL);
 }

@@ -54,26 +54,55 @@ static double t_ms(uint64_t ns)
 	return (double)ns / 1e6;
 }
 
-void t_assert_kill_window(const char *what, uint64_t t_before,
-			  uint64_t t_after, uint64_t t_end, uint64_t run_delay,
-			  uint64_t tick, uint32_t n)
+/* t - t0 in ms, negative if t comes first */
+static double t_ms_since(uint64_t t, uint64_t t0)
 {
-	/* t_end trails the SIGKILL by the reap only (microseconds), while a
-	 * kill that came early would come a whole timer period early: the
-	 * lower bound is checked against t_end as it is */
-	uint64_t lo = t_end - t_after, hi = t_end - t_before;
-	uint64_t min = n * tick, max = (n + 1) * tick;
+	return ((double)t - (double)t0) / 1e6;
+}
 
-	t_note("%s: killed after %.2f..%.2f ms of silence, window [%.0f, %.0f] "
-	       "ms, monitor waited %.2f ms for a CPU", what, t_ms(lo), t_ms(hi),
-	       t_ms(min), t_ms(max), t_ms(run_delay));
-	t_assert_msg(lo >= min, "%s: killed after %.3f ms, before N*T = %.0f ms",
-		     what, t_ms(lo), t_ms(min));
-	t_assert_msg(hi <= max + t_slack_ns() + run_delay,
-		     "%s: killed only after %.3f ms, (N+1)*T = %.0f ms "
-		     "(+%.0f ms slack, +%.2f ms the monitor waited for a CPU)",
-		     what, t_ms(hi), t_ms(max), t_ms(t_slack_ns()),
-		     t_ms(run_delay));
+void t_assert_kill_window(const char *what, struct sw_loop *loop,
+			  uint64_t t_before, uint64_t t_after,
+			  const struct sw_kill_info *k)
+{
+	struct sw_loop_opts o = { .size = sizeof(o) };
+	uint64_t tick, period, min, max;
+	uint32_t n;
+
+	t_assert_rc(sw_loop_get_opts(loop, &o), 0);
+	tick = o.tick_ns;
+	n = o.stall_ticks;
+	period = tick / o.timer_div;
+	t_assert_eq(k->reason, SW_KILL_STALL);
+	min = n * tick + k->starved_ns;
+	max = (n + 1) * tick + k->monitor_late_ns + k->starved_ns;
+	t_note("%s: killed %.2f..%.2f ms after the resume, window [%.2f, %.2f] "
+	       "ms (N*T %.0f, (N+1)*T %.0f, the monitor late %.2f, the stub "
+	       "starved %.2f); %u ticks", what,
+	       t_ms_since(k->killed_at_ns, t_after),
+	       t_ms_since(k->killed_at_ns, t_before),
+	       t_ms(min), t_ms(max), t_ms(n * tick), t_ms((n + 1) * tick),
+	       t_ms(k->monitor_late_ns), t_ms(k->starved_ns), k->stall_ticks);
+	t_assert_msg(k->killed_at_ns >= t_after + min,
+		     "%s: killed %.3f ms after the resume, before N*T + starved "
+		     "= %.3f ms", what, t_ms_since(k->killed_at_ns, t_after),
+		     t_ms(min));
+	t_assert_msg(k->killed_at_ns <= t_after + max,
+		     "%s: killed %.3f ms after the resume, after (N+1)*T + "
+		     "monitor_late + starved = %.3f ms", what,
+		     t_ms_since(k->killed_at_ns, t_after), t_ms(max));
+	t_assert_msg(k->starved_ns <= n * tick && k->starved_ns % period == 0,
+		     "%s: starved_ns %" PRIu64 ", N*T %" PRIu64 ", period %"
+		     PRIu64, what, k->starved_ns, n * tick, period);
+	/* the credit is the run-queue wait since the stall's baseline, in
+	 * whole periods, and stall_wait_ns is that wait up to the kill */
+	t_assert_msg(k->starved_ns <= k->stall_wait_ns,
+		     "%s: credited %.3f ms, but waited %.3f ms for a CPU", what,
+		     t_ms(k->starved_ns), t_ms(k->stall_wait_ns));
+	t_assert_msg(k->stall_ticks == n ||
+			     (k->stall_ticks == n + 1 &&
+			      k->monitor_late_ns >= (o.timer_div - 1) * period),
+		     "%s: %u stall ticks, N = %u, the monitor late %.3f ms",
+		     what, k->stall_ticks, n, t_ms(k->monitor_late_ns));
 }
 
 int t_spawn_rc(struct sw_loop *loop, intptr_t mode, const char *role,
@@ -160,9 +189,11 @@ void t_note_event(int rc, const struct sw_event *ev)
 
 	if (rc == SW_EV_KILL)
 		t_note("killed: reason %s, silent %" PRIu64 " ns, ticks %u, "
-		       "state %c, bad_state 0x%x", t_reason_name(ev->kill.reason),
-		       ev->kill.silent_ns, ev->kill.stall_ticks, ev->kill.state,
-		       ev->kill.bad_state);
+		       "state %c, bad_state 0x%x, monitor late %" PRIu64
+		       " ns, starved %" PRIu64 " ns",
+		       t_reason_name(ev->kill.reason), ev->kill.silent_ns,
+		       ev->kill.stall_ticks, ev->kill.state, ev->kill.bad_state,
+		       ev->kill.monitor_late_ns, ev->kill.starved_ns);
 	else if (rc == SW_EV_EXIT)
 		t_note("exited: %s", t_status_str(ev->status, buf));
 }

@@ -190,26 +190,6 @@ bool t_wait_proc_state(pid_t pid, const char *letters, uint64_t timeout_ns)
 	return false;
 }
 
-uint64_t t_run_delay_ns(void)
-{
-	unsigned long long run, delay;
-	FILE *f = fopen("/proc/thread-self/schedstat", "re");
-	int n;
-
-	if (!f)
-		return 0;
-	n = fscanf(f, "%llu %llu", &run, &delay);
-	fclose(f);
-	return n == 2 ? delay : 0;
-}
-
-uint64_t t_slack_ns(void)
-{
-	const char *s = getenv("STUBWATCH_TEST_SLACK_MS");
-
-	return (s && *s ? strtoull(s, NULL, 10) : 15) * T_MS;
-}
-
 const char *t_mode_name(intptr_t mode)
 {
 	return T_PMODE(mode) == T_EXEC ? "exec" : "fn";

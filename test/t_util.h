@@ -110,11 +110,6 @@ char t_proc_state(pid_t pid);
 /* Wait (at most timeout_ns) until /proc/PID/stat shows one of `letters`. */
 bool t_wait_proc_state(pid_t pid, const char *letters, uint64_t timeout_ns);
 
-/* Upper-bound scheduling slack in timing asserts: STUBWATCH_TEST_SLACK_MS
- * (for sanitizer or valgrind runs), default 15 ms.  Never applied to a lower
- * bound. */
-uint64_t t_slack_ns(void);
-
 #define T_MS 1000000ull
 
 /*
@@ -127,10 +122,6 @@ uint64_t t_slack_ns(void);
 #define T_TICK_NS  (20 * T_MS)  /* T of t_loop_timed() */
 #define T_FTICK_NS (100 * T_MS) /* T of t_loop()       */
 #define T_STALL    5u           /* N of both           */
-
-/* Time this thread spent runnable but not running, from
- * /proc/thread-self/schedstat (0 if unavailable). */
-uint64_t t_run_delay_ns(void);
 
 /* ---- stub roles -------------------------------------------------------- */
 
@@ -292,17 +283,27 @@ const char *t_reason_name(int reason);
 const char *t_status_str(int status, char buf[static 32]);
 
 /*
- * A kill's timing: the silence began between t_before and t_after, the
- * wait that saw the kill returned at t_end, and meanwhile the monitor
- * thread spent run_delay ns waiting for a CPU.  Asserts the silence lies in
- * [n*tick, (n+1)*tick].  The lower bound gets no slack at all.  The upper
- * one gets t_slack_ns() (the wait returns only once the killed stub has
- * died and been reaped) plus run_delay: "a stopped or descheduled monitor
- * accrues stall time more slowly".
+ * A stall kill's timing, against the watchdog's contract (stubwatch.h) and
+ * nothing else: no slack.  The stub's resume (or continue, or spawn) came
+ * between t_before and t_after, on this thread.  The loop reads its timer
+ * only inside its own waits and dispatches, so the first read after the
+ * resume, and every timer period counted against the stub, comes after
+ * t_after; the kill needs N*k + 1 counted periods, plus one per period of
+ * starvation credit.  So, with T and N (and k) the loop's own:
+ *   killed_at_ns - t_after >= N*T + starved_ns    (never early; the credit
+ *                                                  only delays)
+ *   killed_at_ns - t_after <= (N+1)*T + monitor_late_ns + starved_ns
+ * (t_after is at or after the resume, so this is the contract's bound);
+ * starved_ns is a whole number of timer periods, at most N*T.  stall_ticks
+ * counts the periods minus the credit, in whole ticks: N, or N + 1 when the
+ * killing read was late by k - 1 periods or more (it then counted a whole
+ * tick at once; monitor_late_ns includes that read's lateness).  The time
+ * from the SIGKILL to the death and the reap is not the watchdog's and is
+ * not bounded here.
  */
-void t_assert_kill_window(const char *what, uint64_t t_before,
-			  uint64_t t_after, uint64_t t_end, uint64_t run_delay,
-			  uint64_t tick, uint32_t n);
+void t_assert_kill_window(const char *what, struct sw_loop *loop,
+			  uint64_t t_before, uint64_t t_after,
+			  const struct sw_kill_info *k);
 
 /* FUTEX_WAKE on a word of the shared page (shared futex). */
 void t_futex_wake(uint32_t *word);
