@@ -12,7 +12,9 @@
 #endif
 #include <pthread.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "t_util.h"
 
@@ -246,7 +248,7 @@ static void case_handoff(intptr_t mode)
 struct waiter {
 	struct sw_stub *stub;
 	int rc;
-	int started; /* atomic */
+	pid_t tid; /* atomic */
 };
 
 static void *waiter_main(void *arg)
@@ -254,39 +256,71 @@ static void *waiter_main(void *arg)
 	struct waiter *w = arg;
 	struct sw_event ev;
 
-	__atomic_store_n(&w->started, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&w->tid, gettid(), __ATOMIC_RELEASE);
 	w->rc = sw_stub_wait(w->stub, &ev);
 	return NULL;
 }
 
+/* The thread sleeps in epoll_wait(2) (or epoll_pwait(2)): inside a wait. */
+static bool in_epoll_wait(pid_t tid)
+{
+	char path[64];
+	long nr = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	if (fscanf(f, "%ld", &nr) != 1)
+		nr = -1;
+	fclose(f);
+#ifdef SYS_epoll_wait
+	if (nr == SYS_epoll_wait)
+		return true;
+#endif
+#ifdef SYS_epoll_pwait2
+	if (nr == SYS_epoll_pwait2)
+		return true;
+#endif
+	return nr == SYS_epoll_pwait;
+}
+
 static void case_wait_busy(intptr_t mode)
 {
-	struct sw_loop *loop = t_loop();
+	/* T = 1 s: the gated stub stays silent while this thread looks */
+	struct sw_loop *loop = t_loop_opts(1000 * T_MS, T_STALL, 0, 0);
 	struct sw_stub *slow = t_spawn_echo(loop, mode);
 	struct sw_stub *other = t_spawn_echo(loop, mode);
 	struct waiter w = { .stub = slow };
 	struct sw_event ev;
 	pthread_t th;
+	pid_t tid;
 
-	/* answers after (N-2)*T: a long wait, well within the limit */
-	t_pl(slow)->delay_ns = (T_STALL - 2) * T_TICK_NS;
-	t_pl(slow)->req = 1;
+	/* answers once this thread opens its gate: the other thread's wait
+	 * lasts until then, whatever the host's scheduling */
+	__atomic_store_n(&t_pl(slow)->gate, 0, __ATOMIC_RELEASE);
+	t_pl(slow)->req = T_REQ_GATED;
 	t_assert_rc(sw_stub_resume(slow), 0);
 	t_pl(other)->req = 1;
 	t_assert_rc(sw_stub_resume(other), 0);
 	t_assert(pthread_create(&th, NULL, waiter_main, &w) == 0);
-	while (!__atomic_load_n(&w.started, __ATOMIC_ACQUIRE))
+	while (!(tid = __atomic_load_n(&w.tid, __ATOMIC_ACQUIRE)))
 		;
-	t_sleep_ns(T_TICK_NS); /* well inside the other thread's wait */
+	/* inside the other thread's wait, not before it */
+	while (!in_epoll_wait(tid))
+		t_sleep_ns(T_MS / 10);
 	/* the loop is in use by another wait: refused, whichever stub */
 	t_assert_rc(sw_stub_wait(other, &ev), -EBUSY);
 	t_assert_rc(sw_stub_wait(slow, &ev), -EBUSY);
 	t_assert_rc(sw_loop_dispatch(loop), -EBUSY);
+	__atomic_store_n(&t_pl(slow)->gate, 1, __ATOMIC_RELEASE);
+	t_futex_wake(&t_pl(slow)->gate);
 	t_assert(pthread_join(th, NULL) == 0);
 	t_assert_rc(w.rc, SW_EV_REPORT);
+	t_assert_eq(t_pl(slow)->ack, T_REQ_GATED + 1);
 	/* once that wait is over, this thread may use the loop */
 	t_assert_rc(sw_stub_wait(other, &ev), SW_EV_REPORT);
-	t_pl(slow)->delay_ns = 0;
 	t_stop(slow);
 	t_stop(other);
 	t_assert(sw_loop_free(loop) == NULL);
