@@ -110,6 +110,58 @@ static void sleep_ms(unsigned ms)
 		;
 }
 
+/* ---- timing ------------------------------------------------------------- */
+
+static double ms_since(uint64_t t, uint64_t t0)
+{
+	return ((double)t - (double)t0) / 1e6;
+}
+
+void t_check_kill(const char *what, uint64_t t_before, uint64_t t_after,
+		  const struct sw_kill_info *k)
+{
+	const uint64_t period = T_TICK_NS / SW_TIMER_DIV_DEFAULT;
+	uint64_t min = T_STALL * T_TICK_NS + k->starved_ns;
+	uint64_t max = (T_STALL + 1) * T_TICK_NS + k->monitor_late_ns +
+		       k->starved_ns;
+	uint64_t first_read = k->killed_at_ns - k->silent_ns;
+
+	t_note("%s: killed %.2f..%.2f ms after the resume, window [%.2f, "
+	       "%.2f] ms (the monitor late %.2f ms, the stub starved %.2f ms); "
+	       "%u ticks, silent %.2f ms", what,
+	       ms_since(k->killed_at_ns, t_after),
+	       ms_since(k->killed_at_ns, t_before), min / 1e6, max / 1e6,
+	       k->monitor_late_ns / 1e6, k->starved_ns / 1e6, k->stall_ticks,
+	       k->silent_ns / 1e6);
+	T_EQ(k->reason, SW_KILL_STALL);
+	T_ASSERT(k->killed_at_ns >= t_after + min,
+		 "%s: killed %.3f ms after the resume, before %.3f ms", what,
+		 ms_since(k->killed_at_ns, t_after), min / 1e6);
+	T_ASSERT(k->killed_at_ns <= t_after + max,
+		 "%s: killed %.3f ms after the resume, after %.3f ms", what,
+		 ms_since(k->killed_at_ns, t_after), max / 1e6);
+	T_ASSERT(k->starved_ns <= T_STALL * T_TICK_NS &&
+			 k->starved_ns % period == 0,
+		 "%s: starved_ns %llu", what,
+		 (unsigned long long)k->starved_ns);
+	/* the credit is the run-queue wait since the stall's baseline, in
+	 * whole periods, and stall_wait_ns is that wait up to the kill */
+	T_ASSERT(k->starved_ns <= k->stall_wait_ns,
+		 "%s: credited %.3f ms, but waited %.3f ms for a CPU", what,
+		 k->starved_ns / 1e6, k->stall_wait_ns / 1e6);
+	T_ASSERT(k->stall_ticks == T_STALL ||
+			 (k->stall_ticks == T_STALL + 1 &&
+			  k->monitor_late_ns >=
+				  (SW_TIMER_DIV_DEFAULT - 1) * period),
+		 "%s: %u stall ticks, the monitor late %.3f ms", what,
+		 k->stall_ticks, k->monitor_late_ns / 1e6);
+	T_ASSERT(first_read >= t_after &&
+			 first_read <= t_after + period + k->monitor_late_ns,
+		 "%s: silent_ns %.3f ms, killed %.3f ms after the resume, the "
+		 "monitor late %.3f ms", what, k->silent_ns / 1e6,
+		 ms_since(k->killed_at_ns, t_after), k->monitor_late_ns / 1e6);
+}
+
 /* ---- the case runner ---------------------------------------------------- */
 
 static bool under_valgrind(void)

@@ -66,7 +66,6 @@ static int case_spin_then_dispatch(void *arg)
 	struct sw_event ev = { 0 };
 	struct sw_loop *loop;
 	struct sw_stub *s;
-	uint64_t t0;
 	int i;
 
 	(void)arg;
@@ -90,12 +89,12 @@ static int case_spin_then_dispatch(void *arg)
 	sp.t_resume = t_now_ns();
 	T_EQ(sw_stub_resume(s), 0);
 	p.fd = sw_loop_get_fd(loop);
-	t0 = t_now_ns();
-	while (!sp.done && t_now_ns() - t0 < 2000000000ull)
+	/* until it completes: a report, or a kill by the watchdog (the case's
+	 * timeout catches neither) */
+	while (!sp.done)
 		if (poll(&p, 1, 50) == 1)
 			T_ASSERT(sw_loop_dispatch(loop) >= 0, "dispatch");
 	T_ASSERT(sw_loop_free(loop) == NULL, "loop free");
-	T_ASSERT(sp.done, "no completion at all");
 	T_ASSERT(sp.ev.type == SW_EV_REPORT,
 		 "an echo answered at once ended in event %d (kill reason %d) "
 		 "after %.0f ms", sp.ev.type, sp.ev.kill.reason, sp.took / 1e6);
@@ -145,20 +144,20 @@ static int case_mixed(void *arg)
 	T_ASSERT(pin(sw_stub_pid(b), 1), "pin: %s", strerror(errno));
 	T_EQ(sw_stub_set_callback(b, on_b, &m), 0);
 	T_EQ(sw_stub_wait(a, &ev), SW_EV_REPORT);
-	/* (N+2)*T of round trips with A; B answers every 2 ms meanwhile. */
+	/* (N+2)*T of round trips with A, and until B, which answers every
+	 * 2 ms meanwhile, has answered 3 times: its pace depends on the CPU
+	 * it shares with A (and the host's load); that it goes on, and is not
+	 * killed, is the point. */
 	t0 = t_now_ns();
-	while (t_now_ns() - t0 < (T_STALL + 2) * T_TICK_NS) {
+	while ((t_now_ns() - t0 < (T_STALL + 2) * T_TICK_NS ||
+		m.b_reports < 3) && !m.b_kills) {
 		t_cmd(a, T_CMD_ECHO, 0);
 		T_EQ(sw_stub_run(a, &ev), SW_EV_REPORT);
 		rounds++;
 	}
-	t_note("%u round trips with A, %u reports from B", rounds,
-	       m.b_reports);
+	t_note("%u round trips with A in %.0f ms, %u reports from B", rounds,
+	       (t_now_ns() - t0) / 1e6, m.b_reports);
 	T_EQ(m.b_kills, 0);
-	/* Its pace depends on the CPU it shares with A; that it goes on, and
-	 * is not killed, is the point. */
-	T_ASSERT(m.b_reports >= 3, "B: %u reports in %.0f ms", m.b_reports,
-		 (T_STALL + 2) * T_TICK_NS / 1e6);
 	T_ASSERT(sw_loop_free(loop) == NULL, "loop free");
 	return T_PASS;
 }
@@ -168,7 +167,8 @@ static int case_mixed(void *arg)
  * and must be killed on time all the same. */
 struct stalled {
 	struct sw_event ev;
-	uint64_t t_resume, t_kill;
+	uint64_t t_resume, t_resumed; /* around its resume */
+	bool killed;
 	unsigned reports;
 };
 
@@ -177,19 +177,23 @@ static int on_stalled(struct sw_stub *s, const struct sw_event *ev, void *ud)
 	struct stalled *st = ud;
 
 	if (ev->type == SW_EV_REPORT) {
+		int r;
+
 		st->reports++;
 		t_cmd(s, T_CMD_STALL, 0);
 		st->t_resume = t_now_ns();
-		return sw_stub_resume(s);
+		r = sw_stub_resume(s);
+		st->t_resumed = t_now_ns();
+		return r;
 	}
 	st->ev = *ev;
-	st->t_kill = t_now_ns();
+	st->killed = true;
 	return 0;
 }
 
-/* One attempt: a fresh B stalls while A round-trips.  Returns how long after
- * its resume B was killed (UINT64_MAX: not within the limit's double). */
-static uint64_t stall_during_spin(void)
+/* One attempt: a fresh B stalls while A round-trips; B must be killed in
+ * its window (the case's timeout catches a B never killed). */
+static void stall_during_spin(void)
 {
 	struct sw_loop_opts o = { .size = sizeof(o), .tick_ns = T_TICK_NS,
 				  .stall_ticks = T_STALL,
@@ -199,7 +203,6 @@ static uint64_t stall_during_spin(void)
 	struct sw_event ev = { 0 };
 	struct sw_loop *loop;
 	struct sw_stub *a, *b;
-	uint64_t t0;
 	unsigned rounds = 0;
 
 	T_EQ(sw_loop_new(&o, &loop), 0);
@@ -208,29 +211,21 @@ static uint64_t stall_during_spin(void)
 	T_ASSERT(pin(sw_stub_pid(a), 1), "pin: %s", strerror(errno));
 	T_EQ(sw_stub_set_callback(b, on_stalled, &st), 0);
 	T_EQ(sw_stub_wait(a, &ev), SW_EV_REPORT);
-	t0 = t_now_ns();
-	while (!st.t_kill && t_now_ns() - t0 < 2 * T_KILL_MAX) {
+	while (!st.killed) {
 		t_cmd(a, T_CMD_ECHO, 0);
 		T_EQ(sw_stub_run(a, &ev), SW_EV_REPORT);
 		rounds++;
 	}
 	T_ASSERT(sw_loop_free(loop) == NULL, "loop free");
 	T_EQ(st.reports, 1);
-	if (!st.t_kill) {
-		t_note("B not killed %.0f ms after its resume; %u round trips "
-		       "with A", (t_now_ns() - st.t_resume) / 1e6, rounds);
-		return UINT64_MAX;
-	}
-	t_note("B killed %.1f ms after its resume; %u round trips with A",
-	       (st.t_kill - st.t_resume) / 1e6, rounds);
+	t_note("B killed; %u round trips with A", rounds);
 	T_EQ(st.ev.type, SW_EV_KILL);
-	T_EQ(st.ev.kill.reason, SW_KILL_STALL);
-	return st.t_kill - st.t_resume;
+	t_check_kill("B, during A's round trips", st.t_resume, st.t_resumed,
+		     &st.ev.kill);
 }
 
 static int case_stall_during_spin(void *arg)
 {
-	uint64_t limit = T_KILL_MAX;
 	int attempts = 3;
 
 	(void)arg;
@@ -239,14 +234,8 @@ static int case_stall_during_spin(void *arg)
 	if (!has_rdtscp())
 		return t_skip("no RDTSCP: the monitor never spins");
 	T_ASSERT(pin(0, 0), "pin the monitor: %s", strerror(errno));
-	for (int i = 0; i < attempts; i++) {
-		uint64_t took = stall_during_spin();
-
-		T_ASSERT(took != UINT64_MAX, "a stalled stub was not killed "
-			 "while the monitor made fast round trips with another");
-		T_ASSERT(took >= T_KILL_MIN && took <= limit,
-			 "killed after %llu ns", (unsigned long long)took);
-	}
+	for (int i = 0; i < attempts; i++)
+		stall_during_spin();
 	return T_PASS;
 }
 

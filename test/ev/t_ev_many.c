@@ -5,7 +5,9 @@
  * in flight: 1,000 stubs, each resumed from its report callback and
  *   answering after its own short random delay; one of them stalls.  Only
  *   that one is killed, within [N*T, (N+1)*T] of its resume (T = 50 ms,
- *   N = 4; T_LATE_NS of slack on the upper side only), and every other
+ *   N = 4), late by no more than the loop's own lateness and the stub's
+ *   starvation credit, both reported with the kill (t_check_kill()): the
+ *   monitor, kept busy by the others, says how late it was.  Every other
  *   stub's handshakes go on after the kill.
  *
  * idle: 1,000 stubs registered, three in flight (two busy, one stalled):
@@ -56,7 +58,8 @@ struct many {
 	unsigned continued;     /* busy stubs that made them */
 	unsigned nbusy;
 	bool stopping;
-	uint64_t t_stall;       /* its last resume: the STALL command */
+	uint64_t t_stall;       /* its last resume (the STALL command), */
+	uint64_t t_stall_after; /* ...and just after it */
 	uint64_t t_kill;
 	struct sw_event kill_ev;
 	unsigned kills, exits;
@@ -86,6 +89,8 @@ static int on_event(struct sw_stub *s, const struct sw_event *ev, void *ud)
 			      m->delay_min_us + rng() % m->delay_span_us);
 		}
 		T_EQ(sw_stub_resume(s), 0);
+		if (sl->idx == m->stalled && sl->reports == m->stall_at)
+			m->t_stall_after = t_now_ns();
 		return 0;
 	case SW_EV_KILL:
 		m->t_kill = t_now_ns();
@@ -118,27 +123,28 @@ static void spawn_all(struct many *m, struct sw_loop *loop)
 	T_EQ(sw_loop_count_stubs(loop), (int)m->nstubs);
 	t_note("%u stubs spawned in %.0f ms", m->nstubs,
 	       (t_now_ns() - t0) / 1e6);
+	/* the loop's timeliness from here on, not the spawning's */
+	T_EQ(sw_loop_get_stats(loop, &(struct sw_loop_stats){
+				       .size = sizeof(struct sw_loop_stats) },
+			       1), 0);
 }
 
-static void check_kill(struct many *m)
+static void check_kill(struct many *m, struct sw_loop *loop)
 {
 	const struct sw_kill_info *k = &m->kill_ev.kill;
-	uint64_t took = m->t_kill - m->t_stall;
+	struct sw_loop_stats st = { .size = sizeof(st) };
 
-	t_note("stalled stub %u killed %.1f ms after its resume (window "
-	       "%.0f-%.0f ms, + %.0f ms slack); %llu reports in all",
-	       m->stalled, took / 1e6, T_KILL_MIN / 1e6,
-	       (T_KILL_MAX - T_LATE_NS) / 1e6, T_LATE_NS / 1e6,
-	       (unsigned long long)m->total);
+	T_EQ(sw_loop_get_stats(loop, &st, 0), 0);
+	t_note("stalled stub %u: the reap seen %.1f ms after its resume; %llu "
+	       "reports in all; the loop's timer reads late by %.2f ms at "
+	       "worst, %.2f ms at most between two", m->stalled,
+	       (m->t_kill - m->t_stall) / 1e6, (unsigned long long)m->total,
+	       st.max_late_ns / 1e6, st.max_gap_ns / 1e6);
 	T_EQ(m->kills, 1);
 	T_EQ(m->exits, 0);
-	T_ASSERT(took >= T_KILL_MIN, "killed early: %llu ns",
-		 (unsigned long long)took);
-	T_ASSERT(took <= T_KILL_MAX, "killed late: %llu ns",
-		 (unsigned long long)took);
 	T_EQ(m->kill_ev.type, SW_EV_KILL);
-	T_EQ(k->reason, SW_KILL_STALL);
-	T_EQ(k->stall_ticks, T_STALL);
+	t_check_kill("the stalled stub among the busy ones", m->t_stall,
+		     m->t_stall_after, k);
 	T_EQ(k->sigalrm_blocked, 1);
 	T_ASSERT(WIFSIGNALED(m->kill_ev.status) &&
 			 WTERMSIG(m->kill_ev.status) == SIGKILL,
@@ -171,7 +177,7 @@ static int case_in_flight(void *arg)
 		 "kills %u, busy stubs that went on after it: %u of %u",
 		 m.kills, m.continued, NSTUBS - 1);
 	T_EQ(sw_ev_take_error(g), 0);
-	check_kill(&m);
+	check_kill(&m, loop);
 	for (i = 0; i < NSTUBS; i++) {
 		if (i == m.stalled)
 			continue;
@@ -270,7 +276,7 @@ static int case_idle(void *arg)
 	/* The idle ones stay silent for more than another (N+1)*T. */
 	run_for(evl, (T_STALL + 2) * T_TICK_NS / 1e9);
 	T_EQ(sw_ev_take_error(g), 0);
-	check_kill(&m);
+	check_kill(&m, loop);
 	for (i = 0; i < NSTUBS; i++)
 		T_EQ(m.slots[i].reports, m.slots[i].busy ? m.slots[i].reports :
 				      1u); /* the hello, then silence */
@@ -326,10 +332,10 @@ int main(void)
 	static const struct t_case cases[] = {
 		{ "1000 stubs in flight under ev_default_loop, one stalled: "
 		  "only it is killed, on time",
-		  case_in_flight, (void *)(intptr_t)T_EV_DEFAULT, 30000 },
+		  case_in_flight, (void *)(intptr_t)T_EV_DEFAULT, 60000 },
 		{ "1000 stubs registered, 3 in flight (ev_loop_new): the "
 		  "watchdog works, a tick costs O(in flight)",
-		  case_idle, (void *)(intptr_t)T_EV_NEW, 30000 },
+		  case_idle, (void *)(intptr_t)T_EV_NEW, 60000 },
 	};
 
 	return t_run("t_ev_many", cases, sizeof(cases) / sizeof(cases[0]));
