@@ -402,7 +402,7 @@ static int check_kills(struct load_ctx *c, struct t_sampler *smp,
 			continue;
 		}
 		hijack_kills++;
-		if (t_check_stall_kill(&k, smp, L->tick_ns, L->stall_ticks,
+		if (t_check_stall_kill(&k, L->tick_ns, L->stall_ticks,
 				       L->preempt_ns) != T_PASS)
 			return T_FAIL;
 	}
@@ -715,35 +715,64 @@ int t_sampler_vcpu(struct t_sampler *s, unsigned vcpu, uint64_t from,
 	return ring_query(s, s->nstubs + vcpu, from, to, superset, ret);
 }
 
-int t_check_stall_kill(const struct swu_mevent *k, struct t_sampler *smp,
-		       uint64_t tick_ns, uint32_t stall_ticks,
-		       uint64_t preempt_ns)
+int t_check_stall_kill(const struct swu_mevent *k, uint64_t tick_ns,
+		       uint32_t stall_ticks, uint64_t preempt_ns)
 {
-	const uint64_t lo = tick_ns * stall_ticks;
-	const uint64_t hi = tick_ns * (stall_ticks + 1);
-	const uint64_t jitter = 5000000ull; /* timer and epoll wake-up */
-	struct t_sched mon = { 0 };
+	const struct sw_kill_info *ki = &k->kill;
+	const uint64_t min = tick_ns * stall_ticks + ki->starved_ns;
+	const uint64_t max = tick_ns * (stall_ticks + 1) + ki->monitor_late_ns +
+			     ki->starved_ns;
+	const uint64_t div = tick_ns / preempt_ns; /* the loop's timer_div */
+	uint64_t first_read = ki->killed_at_ns - ki->silent_ns;
 
-	T_CHECK(k->kill.reason == SW_KILL_STALL, "reason %d", k->kill.reason);
-	T_CHECK(k->kill.sigalrm_blocked == 1, "sigalrm_blocked %d",
-		k->kill.sigalrm_blocked);
-	/* never early */
-	T_CHECK(k->kill.stall_ticks >= stall_ticks, "%u stall ticks counted",
-		k->kill.stall_ticks);
-	T_CHECK(k->silence_ns >= lo,
-		"killed after %.3f s of silence (< N*T = %.3f s)",
-		k->silence_ns / 1e9, lo / 1e9);
-	T_CHECK(k->kill.silent_ns + preempt_ns >= lo,
-		"the watchdog saw %.3f s of silence (< N*T - one timer period)",
-		k->kill.silent_ns / 1e9);
-	/* late only by as much as the monitor thread was kept off a CPU */
-	if (t_sampler_vcpu(smp, k->vcpu, k->t_ns - k->silence_ns, k->t_ns,
-			   true, &mon) == 0 && mon.wait_ns > 50000000ull)
-		t_info("vcpu%u waited %.3f s for a CPU during the stall",
-		       k->vcpu, mon.wait_ns / 1e9);
-	T_CHECK(k->kill.silent_ns <= hi + mon.wait_ns + jitter,
-		"killed after %.3f s of silence (> (N+1)*T = %.3f s, and the "
-		"monitor thread waited only %.3f s for a CPU)",
-		k->kill.silent_ns / 1e9, hi / 1e9, mon.wait_ns / 1e9);
+	T_CHECK(ki->reason == SW_KILL_STALL, "reason %d", ki->reason);
+	T_CHECK(ki->sigalrm_blocked == 1, "sigalrm_blocked %d",
+		ki->sigalrm_blocked);
+	T_CHECK(k->resume_at_ns != 0, "never resumed");
+	t_info("vcpu%u: killed %.3f s after the stub's last resume, window "
+	       "[%.3f, %.3f] s (the monitor late %.3f s, the stub starved "
+	       "%.3f s); %u ticks, silent %.3f s",
+	       k->vcpu, ((double)ki->killed_at_ns - (double)k->resume_at_ns) /
+				1e9,
+	       min / 1e9, max / 1e9, ki->monitor_late_ns / 1e9,
+	       ki->starved_ns / 1e9, ki->stall_ticks, ki->silent_ns / 1e9);
+	/* resume_at_ns is stamped right after sw_stub_resume(), before the
+	 * vCPU's next wait, and the loop reads its timer only in its waits:
+	 * every timer period counted against the stub expires after it.  So
+	 * never early, with no slack (the credit only delays) ... */
+	T_CHECK(ki->killed_at_ns >= k->resume_at_ns + min,
+		"killed %.3f s after the resume (< N*T + starved = %.3f s)",
+		((double)ki->killed_at_ns - (double)k->resume_at_ns) / 1e9,
+		min / 1e9);
+	/* ... and late only by what the loop owns up to with the kill */
+	T_CHECK(ki->killed_at_ns <= k->resume_at_ns + max,
+		"killed %.3f s after the resume (> (N+1)*T + monitor late + "
+		"starved = %.3f s)",
+		((double)ki->killed_at_ns - (double)k->resume_at_ns) / 1e9,
+		max / 1e9);
+	T_CHECK(k->report_at_ns <= k->resume_at_ns,
+		"the last report after the last resume");
+	/* the credit: whole periods of the run-queue wait since the stall's
+	 * baseline (stall_wait_ns: that wait up to the kill), at most N*T */
+	T_CHECK(ki->starved_ns <= tick_ns * stall_ticks &&
+			ki->starved_ns % preempt_ns == 0 &&
+			ki->starved_ns <= ki->stall_wait_ns,
+		"starved %.3f s, waited %.3f s for a CPU", ki->starved_ns / 1e9,
+		ki->stall_wait_ns / 1e9);
+	/* periods less the credit, in ticks: N, or N + 1 if the killing read
+	 * came late by k - 1 periods or more and counted a whole tick */
+	T_CHECK(ki->stall_ticks == stall_ticks ||
+			(ki->stall_ticks == stall_ticks + 1 &&
+			 ki->monitor_late_ns >= (div - 1) * preempt_ns),
+		"%u stall ticks counted (the monitor late %.3f s)",
+		ki->stall_ticks, ki->monitor_late_ns / 1e9);
+	/* silent_ns runs from the first timer read after the resume: after
+	 * it, and by a period and that read's lateness later */
+	T_CHECK(first_read >= k->resume_at_ns &&
+			first_read <= k->resume_at_ns + preempt_ns +
+					      ki->monitor_late_ns,
+		"the watchdog saw %.3f s of silence, %.3f s since the resume",
+		ki->silent_ns / 1e9,
+		((double)ki->killed_at_ns - (double)k->resume_at_ns) / 1e9);
 	return T_PASS;
 }

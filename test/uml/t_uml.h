@@ -81,13 +81,13 @@ unsigned t_stalled_stubs(struct swu_machine *m, uint64_t *prev);
 
 /* ---- CPU starvation ---------------------------------------------------------
  *
- * The watchdog counts the monitor's timer reads, so it cannot tell a hung
- * stub from a runnable one the host never schedules, and a monitor thread
- * the host does not schedule counts late (by design: never early).  On an
- * overloaded host (make -j check on two CPUs) both happen.  The sampler
- * records, every 10 ms, each stub's and each vCPU thread's run_delay from
- * /proc/.../schedstat (time spent runnable, waiting for a CPU), so that a
- * test can tell host starvation from a fault.
+ * The watchdog credits a stub that was runnable but got no CPU with its
+ * run-queue wait, but only up to N*T: a well-behaved stub the host keeps
+ * off the CPUs longer than that is killed, rightly by the library's rules.
+ * On an overloaded host (make -j check on two CPUs) that happens.  The
+ * sampler records, every 10 ms, each stub's and each vCPU thread's
+ * run_delay from /proc/.../schedstat (time spent runnable, waiting for a
+ * CPU), so that a test can tell host starvation from a fault.
  */
 struct t_sampler;
 
@@ -109,15 +109,15 @@ int t_sampler_vcpu(struct t_sampler *s, unsigned vcpu, uint64_t from,
 		   uint64_t to, bool superset, struct t_sched *ret);
 
 /*
- * Check a watchdog kill against the loop's contract: at least N*T of
- * silence (N ticks counted), and at most (N+1)*T plus the time the killing
- * vCPU thread waited for a CPU meanwhile (a starved monitor counts late;
- * the reap is not included: kill.silent_ns is taken at SIGKILL).  Also
+ * Check a watchdog kill against the loop's contract, with no slack: from
+ * the stub's last resume (resume_at_ns, stamped right after it), killed no
+ * sooner than N*T plus its starvation credit, and no later than (N+1)*T plus
+ * the monitor's own lateness and that credit (struct sw_kill_info); the
+ * credit, the ticks counted and silent_ns consistent with them.  Also
  * SIGALRM seen blocked.  Returns T_PASS or T_FAIL (with messages).
  */
-int t_check_stall_kill(const struct swu_mevent *k, struct t_sampler *smp,
-		       uint64_t tick_ns, uint32_t stall_ticks,
-		       uint64_t preempt_ns);
+int t_check_stall_kill(const struct swu_mevent *k, uint64_t tick_ns,
+		       uint32_t stall_ticks, uint64_t preempt_ns);
 
 /* ---- load runs: zero false kills, and hijacks caught on the way ---------- */
 
