@@ -53,6 +53,24 @@ static void plan(unsigned vcpu, unsigned idx, struct swu_prog *p, void *ud)
 	p->kind = mix[idx % 3];
 }
 
+/* Alive well-behaved stubs with no handshake since `base` (left as it
+ * is, unlike t_stalled_stubs()). */
+static unsigned still_silent(struct swu_machine *m, const uint64_t *base)
+{
+	unsigned silent = 0;
+
+	for (unsigned i = 0; i < swu_machine_nstubs(m); i++) {
+		struct swu_stub_stats ss;
+
+		if (swu_machine_stub_stats(m, i, &ss) < 0 || !ss.alive ||
+		    ss.prog.hijack != SWU_HIJACK_NONE)
+			continue;
+		if (ss.handshakes == base[i])
+			silent++;
+	}
+	return silent;
+}
+
 static int run(enum swu_hijack h, unsigned vcpus, const char *driver)
 {
 	struct ctx c = { .vcpus = vcpus, .hijack = h };
@@ -62,7 +80,6 @@ static int run(enum swu_hijack h, unsigned vcpus, const char *driver)
 		.preempt_ns = PREEMPT_NS, .driver = driver, .plan = plan,
 		.on_event = t_events_cb, .userdata = &c,
 	};
-	const uint64_t hi = TICK_NS * (STALL_TICKS + 1);
 	const uint64_t blk_alrm = 1ull << (SIGALRM - 1);
 	struct t_sampler *smp = NULL;
 	uint64_t prev[SPV * 2 + 1] = { 0 }, quanta0, t0;
@@ -90,20 +107,26 @@ static int run(enum swu_hijack h, unsigned vcpus, const char *driver)
 	r = t_sampler_start(m, &smp);
 	T_CHECK(r == 0, "sampler: %s", strerror(-r));
 
+	/* Until the kill: when it came is checked below, against the kill's
+	 * own figures; one that never comes is the case's timeout. */
 	t0 = swu_now_ns();
-	while (!t_events_kills(&c.ev) &&
-	       swu_now_ns() - t0 < HIJACK_MS * 1000000ull + hi + 3000000000ull)
+	while (!t_events_kills(&c.ev))
 		t_sleep_ms(10);
-	T_CHECK(t_events_kill(&c.ev, 0, &k), "no kill after %llu ms",
-		(unsigned long long)(swu_now_ns() - t0) / 1000000);
+	T_CHECK(t_events_kill(&c.ev, 0, &k), "no kill event");
+	t_info("the kill event %.3f s after the start",
+	       (swu_now_ns() - t0) / 1e9);
 
-	/* After the kill: every other stub and the killing vCPU go on. */
+	/* After the kill: every other stub and the killing vCPU go on, each
+	 * as soon as the host lets it (a vCPU that stopped scheduling, or a
+	 * stub that never answers again, is the case's timeout). */
 	t_stalled_stubs(m, prev);
 	swu_machine_vcpu_stats(m, k.vcpu, &vs);
 	quanta0 = vs.quanta;
-	t_sleep_ms(500);
-	stalled = t_stalled_stubs(m, prev);
-	swu_machine_vcpu_stats(m, k.vcpu, &vs);
+	do {
+		t_sleep_ms(10);
+		stalled = still_silent(m, prev);
+		swu_machine_vcpu_stats(m, k.vcpu, &vs);
+	} while (stalled || vs.quanta == quanta0);
 	r = swu_machine_stop(m);
 	T_CHECK(r == 0, "a vCPU failed: %s", strerror(-r));
 
