@@ -422,10 +422,15 @@ static int judge_stalled_second(const struct t_load *L, struct t_sampler *smp,
 
 	for (unsigned v = 0; v < L->vcpus; v++) {
 		struct t_sched st;
+		int r, tries = 0;
 
-		if (t_sampler_vcpu(smp, v, now - 1000000000ull, now, true,
-				   &st) == 0 &&
-		    st.wait_ns > worst)
+		/* the second's superset needs a sample after `now`, which the
+		 * sampler takes within 10 ms if the host lets it run: wait for
+		 * it rather than judge without it */
+		while ((r = t_sampler_vcpu(smp, v, now - 1000000000ull, now,
+					   true, &st)) < 0 && tries++ < 500)
+			t_sleep_ms(10);
+		if (r == 0 && st.wait_ns > worst)
 			worst = st.wait_ns;
 	}
 	if (worst >= 250000000ull) {
@@ -687,7 +692,8 @@ static int ring_query(struct t_sampler *smp, unsigned idx, uint64_t from,
 				b = x;
 		}
 	}
-	if (superset && a && !b && r->n) /* the entity ended: last sample */
+	/* the entity ended: its last sample; otherwise the one to come */
+	if (superset && a && !b && r->n && r->gone)
 		b = &r->s[(r->head + r->n - 1) % SAMPLES];
 	if (a && b && b->t >= a->t) {
 		ret->span_ns = b->t - a->t;
