@@ -50,6 +50,12 @@ static int on_event(struct sw_stub *s, const struct sw_event *ev, void *ud)
 		break;
 	case SW_EV_EXIT:
 	case SW_EV_KILL:
+		if (ev->type == SW_EV_KILL)
+			t_note("killed: reason %d, silent %.3f ms, state %c, "
+			       "the monitor late %.3f ms, starved %.3f ms",
+			       ev->kill.reason, ev->kill.silent_ns / 1e6,
+			       ev->kill.state, ev->kill.monitor_late_ns / 1e6,
+			       ev->kill.starved_ns / 1e6);
 		d->end = *ev;
 		if (ev->type == SW_EV_EXIT)
 			d->exits++;
