@@ -117,7 +117,8 @@ static int on_busy(struct sw_stub *stub, const struct sw_event *ev, void *ud)
 	if (ev->type != SW_EV_REPORT) {
 		t_note_event(ev->type, ev);
 		f->kills++;
-		return 0;
+		t_fail(__FILE__, __LINE__, "busy stub %u: %s", (unsigned)(b - f->b),
+		       t_ev_name(ev->type));
 	}
 	t_assert_eq(p->ack, b->req + 1);
 	f->reports++;

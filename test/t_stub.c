@@ -257,8 +257,11 @@ void t_echo(struct sw_stub *stub, unsigned long n)
 void t_stop(struct sw_stub *stub)
 {
 	struct sw_event ev;
+	int rc = t_request(stub, T_REQ_STOP, &ev);
 
-	t_assert_rc(t_request(stub, T_REQ_STOP, &ev), SW_EV_EXIT);
+	if (rc != SW_EV_EXIT)
+		t_note_event(rc, &ev);
+	t_assert_rc(rc, SW_EV_EXIT);
 	t_assert(WIFEXITED(ev.status) && WEXITSTATUS(ev.status) == 0);
 	t_assert(sw_stub_free(stub) == NULL);
 }
