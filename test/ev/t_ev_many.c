@@ -96,6 +96,14 @@ static int on_event(struct sw_stub *s, const struct sw_event *ev, void *ud)
 		m->t_kill = t_now_ns();
 		m->kill_ev = *ev;
 		m->kills++;
+		if (sl->idx != m->stalled)
+			t_note("stub %u killed: reason %d, silent %.3f ms, "
+			       "state %c, the monitor late %.3f ms, starved "
+			       "%.3f ms, waited %.3f ms for a CPU", sl->idx,
+			       ev->kill.reason, ev->kill.silent_ns / 1e6,
+			       ev->kill.state, ev->kill.monitor_late_ns / 1e6,
+			       ev->kill.starved_ns / 1e6,
+			       ev->kill.stall_wait_ns / 1e6);
 		T_EQ(sl->idx, m->stalled);
 		return 0;
 	default:
