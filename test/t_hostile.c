@@ -1,0 +1,708 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Hostile stubs.  A stub shares the open file description of its report
+ * eventfd with its monitor and owns the whole of its page.  Whatever it
+ * does with these, a wait on it ends on time, in REPORT, EXIT or KILL, and
+ * the loop goes on.
+ *
+ *   flood_drain   the stub clears O_NONBLOCK on its eventfd, floods it
+ *                 until the loop mutes it, drains the counter itself and
+ *                 stalls: the loop's next look at the muted eventfd must not
+ *                 block on the empty counter;
+ *   saturate      it fills the counter to its maximum, so that its report's
+ *                 eventfd write fails (or blocks), then reports;
+ *   close_report  it closes its eventfd (or puts /dev/null on its number),
+ *                 then reports, or stalls;
+ *   scribble      it overwrites the whole page header, then writes its
+ *                 eventfd.
+ *
+ * Every case runs with fn-mode and exec-mode stubs; "+dispatch" drives the
+ * loop from a poll() host with sw_loop_dispatch() instead of the blocking
+ * sw_stub_wait().
+ *
+ * Timing, with T = 50 ms and N = 4: a stall kill comes no earlier than N*T
+ * after t0 (taken just before the resume), and no later than (N+1)*T after
+ * t1 (taken just after it) plus the lateness the loop measured: its own
+ * (monitor_late_ns) and the stub's time waiting for a CPU (starved_ns).  A
+ * wait that ends in REPORT or EXIT returns by (N+1)*T after t1 plus the
+ * loop's worst timer lateness (sw_loop_get_stats()).  Without those figures
+ * (a library older than SW_KILL_INFO_HAS_LATENESS) the upper bounds take a
+ * fixed H_OLD_SLACK_NS instead.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "t_util.h"
+
+#define H_TICK_NS (50 * T_MS)
+#define H_N       4u
+#define H_NT      ((uint64_t)H_N * H_TICK_NS)
+#define H_N1T     ((uint64_t)(H_N + 1) * H_TICK_NS)
+#ifndef SW_KILL_INFO_HAS_LATENESS
+#define H_OLD_SLACK_NS (100 * T_MS)
+#endif
+/* How long a wait may take before the poll() host gives up on it: far past
+ * any bound, only so that a lost completion fails with a message. */
+#define H_HANG_NS (3000 * T_MS)
+
+#define H_ROLE "hostile"
+/* The state word a scribbling stub leaves: neither IN_KERN nor IN_CHILD. */
+#define H_GARBAGE_STATE 0xa55a5aa5u
+
+/* Case parameters: the spawn mode in bit 0, the driver above. */
+#define H_DISPATCH ((intptr_t)0x100)
+#define H_MODE(param) ((param) & 1)
+
+static double ms(uint64_t ns)
+{
+	return (double)ns / 1e6;
+}
+
+/* ---- the hostile stub: async-signal-safe calls only --------------------- */
+
+enum h_act {
+	H_FLOOD_DRAIN = 1, /* clear O_NONBLOCK, flood until muted, drain, stall */
+	H_SATURATE,        /* counter to its maximum, then report             */
+	H_SATURATE_BLOCK,  /* the same with O_NONBLOCK cleared: the report's
+			      write blocks in the stub                         */
+	H_CLOSE_REPORT,    /* close the report fd, then report                */
+	H_DEVNULL_REPORT,  /* /dev/null on the report fd's number, report     */
+	H_CLOSE_STALL,     /* close the report fd, then stall                 */
+	H_SCRIBBLE,        /* garbage header (state H_GARBAGE_STATE), write   */
+	H_SCRIBBLE_IN_CHILD, /* garbage header with state IN_CHILD, write     */
+};
+
+/* What the stub tells, in its payload. */
+struct h_pl {
+	int32_t err;           /* the first unexpected errno (0: none)        */
+	uint32_t writes;       /* flood: eventfd writes made                  */
+	uint32_t restarts;     /* flood: bursts the monitor cut short         */
+	uint64_t drained;      /* flood: the count its own read() took        */
+};
+
+static struct h_pl *h_pl_of(struct sw_page *page)
+{
+	return (struct h_pl *)sw_page_payload(page);
+}
+
+#define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+
+static void h_note_err(struct h_pl *p, int e)
+{
+	if (!LOAD(&p->err))
+		STORE(&p->err, e ? e : -1);
+}
+
+static __attribute__((noreturn)) void h_sleep_forever(void)
+{
+	uint32_t word = 0;
+
+	for (;;)
+		syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+}
+
+/* Is the eventfd's counter non-zero?  (Looks without taking it.) */
+static bool h_counter_set(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
+}
+
+/*
+ * Flood, drain, stall.  The loop mutes an eventfd after 8 writes without a
+ * report and, at its next timer read, drains the counter before it listens
+ * again.  The stub wants that drain to meet an empty counter on a blocking
+ * file: it writes until it has made 12 writes, each seen on its own (a nap
+ * between them), since the monitor last drained the counter (it can tell:
+ * the counter is empty again), so the monitor has muted it; then it takes
+ * the counter itself and stalls.
+ */
+static __attribute__((noreturn)) void h_flood_drain(struct h_pl *p, int rfd)
+{
+	static const uint64_t one = 1;
+	uint32_t writes = 0, run = 0, restarts = 0;
+	uint64_t count = 0;
+
+	if (fcntl(rfd, F_SETFL, 0) < 0)
+		h_note_err(p, errno);
+	while (writes < 4000) {
+		if (writes && !h_counter_set(rfd)) {
+			/* the monitor drained it: it listens again */
+			if (run)
+				restarts++;
+			run = 0;
+		}
+		if (run >= 12 && writes >= 20) {
+			if (read(rfd, &count, sizeof(count)) != sizeof(count))
+				h_note_err(p, errno);
+			break;
+		}
+		if (write(rfd, &one, sizeof(one)) != sizeof(one))
+			h_note_err(p, errno);
+		writes++;
+		run++;
+		t_sleep_ns(150 * 1000);
+	}
+	STORE(&p->writes, writes);
+	STORE(&p->restarts, restarts);
+	STORE(&p->drained, count);
+	h_sleep_forever();
+}
+
+/* Fill the counter to its maximum (0xfffffffffffffffe): the stub's next
+ * write of 1 fails with EAGAIN, or blocks once O_NONBLOCK is cleared. */
+static void h_saturate(struct h_pl *p, int rfd, bool block)
+{
+	uint64_t v;
+
+	/* what its own reports left there: the monitor never reads it */
+	if (read(rfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		h_note_err(p, errno);
+	v = 0xfffffffffffffffeull;
+	if (write(rfd, &v, sizeof(v)) != sizeof(v))
+		h_note_err(p, errno);
+	if (block && fcntl(rfd, F_SETFL, 0) < 0)
+		h_note_err(p, errno);
+}
+
+static __attribute__((noreturn)) void h_scribble(struct sw_page *page,
+						 int rfd, uint32_t state)
+{
+	static const uint64_t one = 1;
+	volatile uint8_t *b = (volatile uint8_t *)page;
+	uint32_t x = 0x9e3779b9u;
+	size_t i;
+
+	for (i = 0; i < SW_PAGE_PAYLOAD; i++) {
+		x = x * 1103515245u + 12345u;
+		/* the state word last, and only once: no transient value */
+		if (i < offsetof(struct sw_page, state) ||
+		    i >= offsetof(struct sw_page, state) + sizeof(page->state))
+			b[i] = (uint8_t)(x >> 16);
+	}
+	__atomic_store_n(&page->state, state, __ATOMIC_SEQ_CST);
+	if (write(rfd, &one, sizeof(one)) != sizeof(one))
+		h_note_err(h_pl_of(page), errno);
+	h_sleep_forever();
+}
+
+/* Every hostile act starts from one round trip: a first report, then the
+ * act at the next resume (so it is timed from a resume). */
+static int h_role(struct sw_page *page, void *arg)
+{
+	enum h_act act = (enum h_act)(uintptr_t)arg;
+	struct h_pl *p = h_pl_of(page);
+	int rfd = page->report_fd;
+
+	sw_stub_handshake(page);
+
+	switch (act) {
+	case H_FLOOD_DRAIN:
+		h_flood_drain(p, rfd);
+	case H_SATURATE:
+	case H_SATURATE_BLOCK:
+		h_saturate(p, rfd, act == H_SATURATE_BLOCK);
+		break;
+	case H_CLOSE_REPORT:
+	case H_CLOSE_STALL:
+		if (close(rfd) < 0)
+			h_note_err(p, errno);
+		if (act == H_CLOSE_STALL)
+			h_sleep_forever();
+		break;
+	case H_DEVNULL_REPORT: {
+		int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+		if (fd < 0 || dup2(fd, rfd) < 0)
+			h_note_err(p, errno);
+		if (fd >= 0)
+			close(fd);
+		break;
+	}
+	case H_SCRIBBLE:
+		h_scribble(page, rfd, H_GARBAGE_STATE);
+	case H_SCRIBBLE_IN_CHILD:
+		h_scribble(page, rfd, SW_STATE_IN_CHILD);
+	}
+	/* the acts that end in a report: report (its wake-up may go nowhere),
+	 * then exit at the next resume */
+	sw_stub_handshake(page);
+	return 0;
+}
+
+/* "/proc/self/exe --stub hostile ACT": the exec-mode stub. */
+static int h_exec_stub(const char *arg)
+{
+	struct sw_page *page = NULL;
+
+	if (sw_stub_map(SW_EXEC_PAGE_FD, &page) < 0)
+		return T_STUB_ERR_MAP;
+	return h_role(page, (void *)(uintptr_t)strtoull(arg, NULL, 0));
+}
+
+/* ---- the monitor's drivers ----------------------------------------------- */
+
+/* A stub and how its waits are driven: the blocking sw_stub_wait(), or
+ * sw_loop_dispatch() from a poll() host, with a callback. */
+struct h_stub {
+	struct sw_loop *loop;
+	struct sw_stub *s;
+	bool dispatch;
+	uint64_t req;       /* echo stubs: the last request */
+	bool done;          /* dispatch: the callback ran   */
+	uint64_t at;
+	struct sw_event ev;
+};
+
+static int h_on_done(struct sw_stub *s, const struct sw_event *ev, void *ud)
+{
+	struct h_stub *h = ud;
+
+	(void)s;
+	h->done = true;
+	h->at = t_now_ns();
+	h->ev = *ev;
+	return 0;
+}
+
+static void h_adopt(struct h_stub *h, struct sw_loop *loop,
+		    struct sw_stub *s, bool dispatch)
+{
+	memset(h, 0, sizeof(*h));
+	h->loop = loop;
+	h->s = s;
+	h->dispatch = dispatch;
+	/* before any wait or dispatch, so no completion can miss it */
+	if (dispatch)
+		t_assert_rc(sw_stub_set_callback(s, h_on_done, h), 0);
+}
+
+/* Wait for the stub's next completion; *t_end: when the wait returned (or
+ * the callback ran). */
+static int h_wait(struct h_stub *h, struct sw_event *ev, uint64_t *t_end)
+{
+	struct pollfd pfd = { .events = POLLIN };
+	uint64_t end = t_now_ns() + H_HANG_NS;
+	int rc;
+
+	memset(ev, 0, sizeof(*ev));
+	if (!h->dispatch) {
+		rc = sw_stub_wait(h->s, ev);
+		*t_end = t_now_ns();
+		return rc;
+	}
+	pfd.fd = sw_loop_get_fd(h->loop);
+	t_assert(pfd.fd >= 0);
+	while (!h->done) {
+		rc = poll(&pfd, 1, 20);
+		t_assert_msg(rc >= 0 || errno == EINTR, "poll: %s",
+			     strerror(errno));
+		if (rc > 0) {
+			rc = sw_loop_dispatch(h->loop);
+			t_assert_msg(rc >= 0, "sw_loop_dispatch: %s",
+				     t_errname(rc));
+		}
+		t_assert_msg(t_now_ns() < end, "no completion within %.0f ms",
+			     ms(H_HANG_NS));
+	}
+	h->done = false;
+	*ev = h->ev;
+	*t_end = h->at;
+	return ev->type;
+}
+
+static void h_resume(struct h_stub *h, uint64_t *t0, uint64_t *t1)
+{
+	*t0 = t_now_ns();
+	t_assert_rc(sw_stub_resume(h->s), 0);
+	*t1 = t_now_ns();
+}
+
+static struct sw_loop *h_loop(void)
+{
+	return t_loop_opts(H_TICK_NS, H_N, 0, 0);
+}
+
+static void h_spawn(struct h_stub *h, struct sw_loop *loop, intptr_t param,
+		    enum h_act act, unsigned flags)
+{
+	char argbuf[32];
+	char *argv[] = { "/proc/self/exe", "--stub", H_ROLE, argbuf, NULL };
+	struct sw_spawn_opts o = { .size = sizeof(o), .flags = flags };
+	struct sw_stub *s = NULL;
+	int rc;
+
+	if (H_MODE(param) == T_FN && T_TSAN)
+		t_skip("fn-mode stubs are not supported under ThreadSanitizer");
+	if (H_MODE(param) == T_FN) {
+		o.fn = h_role;
+		o.arg = (void *)(uintptr_t)act;
+	} else {
+		snprintf(argbuf, sizeof(argbuf), "%d", (int)act);
+		o.path = "/proc/self/exe";
+		o.argv = argv;
+	}
+	rc = sw_stub_spawn(loop, &o, &s);
+	if (rc == -ENOSYS)
+		t_skip("no clone3 or pidfd here (an old kernel, or valgrind)");
+	t_assert_rc(rc, 0);
+	h_adopt(h, loop, s, param & H_DISPATCH);
+}
+
+/* Spawn a hostile stub and take its first report. */
+static void h_spawn_ready(struct h_stub *h, struct sw_loop *loop,
+			  intptr_t param, enum h_act act, unsigned flags)
+{
+	struct sw_event ev;
+	uint64_t t_end;
+	int rc;
+
+	h_spawn(h, loop, param, act, flags);
+	rc = h_wait(h, &ev, &t_end);
+	if (rc != SW_EV_REPORT)
+		t_note_event(rc, &ev);
+	t_assert_rc(rc, SW_EV_REPORT);
+}
+
+static void h_spawn_echo(struct h_stub *h, struct sw_loop *loop,
+			 intptr_t param)
+{
+	struct sw_event ev;
+	uint64_t t_end;
+
+	h_adopt(h, loop, t_spawn(loop, H_MODE(param), "echo", 0),
+		param & H_DISPATCH);
+	t_assert_rc(h_wait(h, &ev, &t_end), SW_EV_REPORT);
+	t_assert_eq(t_pl(h->s)->ack, 1);
+}
+
+/* One echo round trip; the stub answers after delay_ns. */
+static void h_roundtrip(struct h_stub *h, uint64_t delay_ns)
+{
+	struct t_payload *p = t_pl(h->s);
+	struct sw_event ev;
+	uint64_t t0, t1, t_end;
+	int rc;
+
+	p->delay_ns = delay_ns;
+	p->req = ++h->req;
+	h_resume(h, &t0, &t1);
+	rc = h_wait(h, &ev, &t_end);
+	if (rc != SW_EV_REPORT)
+		t_note_event(rc, &ev);
+	t_assert_rc(rc, SW_EV_REPORT);
+	t_assert_eq(__atomic_load_n(&p->ack, __ATOMIC_ACQUIRE), h->req + 1);
+}
+
+/* Ask an echo stub to exit 0, see its EXIT, free it. */
+static void h_stop(struct h_stub *h)
+{
+	struct sw_event ev;
+	uint64_t t0, t1, t_end;
+
+	t_pl(h->s)->req = T_REQ_STOP;
+	h_resume(h, &t0, &t1);
+	t_assert_rc(h_wait(h, &ev, &t_end), SW_EV_EXIT);
+	t_assert(WIFEXITED(ev.status) && WEXITSTATUS(ev.status) == 0);
+	t_assert(sw_stub_free(h->s) == NULL);
+	h->s = NULL;
+}
+
+/* After a hostile stub: the same loop serves a new one. */
+static void h_serve_new(struct sw_loop *loop, intptr_t param)
+{
+	struct h_stub h;
+	unsigned i;
+
+	h_spawn_echo(&h, loop, param);
+	for (i = 0; i < 50; i++)
+		h_roundtrip(&h, 0);
+	h_stop(&h);
+}
+
+/* ---- bounds -------------------------------------------------------------- */
+
+/* Start the loop's lateness figures afresh, just before a timed resume. */
+static void h_stats_reset(struct sw_loop *loop)
+{
+#ifdef SW_KILL_INFO_HAS_LATENESS
+	struct sw_loop_stats st;
+
+	memset(&st, 0, sizeof(st));
+	st.size = sizeof(st);
+	t_assert_rc(sw_loop_get_stats(loop, &st, 1), 0);
+#else
+	(void)loop;
+#endif
+}
+
+/* How late the loop's timer reads ran since the reset; the fixed slack
+ * before the loop measured it. */
+static uint64_t h_loop_late_ns(struct sw_loop *loop)
+{
+#ifdef SW_KILL_INFO_HAS_LATENESS
+	struct sw_loop_stats st;
+
+	memset(&st, 0, sizeof(st));
+	st.size = sizeof(st);
+	t_assert_rc(sw_loop_get_stats(loop, &st, 0), 0);
+	t_note("loop: %" PRIu64 " timer reads, %" PRIu64 " periods, "
+	       "max late %.2f ms, max gap %.2f ms", (uint64_t)st.timer_reads,
+	       (uint64_t)st.timer_periods, ms(st.max_late_ns),
+	       ms(st.max_gap_ns));
+	return st.max_late_ns;
+#else
+	(void)loop;
+	return H_OLD_SLACK_NS;
+#endif
+}
+
+/*
+ * A kill: for a stall, never before N*T after t0; always by (N+1)*T after
+ * t1 plus the lateness the kill reports (the monitor's own and the stub's
+ * wait for a CPU).  t_end: when the wait returned.
+ */
+static void h_assert_kill_time(const char *what, const struct sw_event *ev,
+			       uint64_t t0, uint64_t t1, uint64_t t_end)
+{
+	bool stall = ev->kill.reason == SW_KILL_STALL;
+#ifdef SW_KILL_INFO_HAS_LATENESS
+	uint64_t at = ev->kill.killed_at_ns;
+	uint64_t late = ev->kill.monitor_late_ns + ev->kill.starved_ns;
+
+	t_note("%s: killed %.2f ms after the resume, seen %.2f ms later; "
+	       "monitor late %.2f ms, stub starved %.2f ms", what,
+	       ms(at - t1), ms(t_end - at), ms(ev->kill.monitor_late_ns),
+	       ms(ev->kill.starved_ns));
+	t_assert_msg(at != 0 && at <= t_end,
+		     "%s: killed_at_ns %" PRIu64 " is not before the wait's "
+		     "end %" PRIu64, what, at, t_end);
+#else
+	uint64_t at = t_end;
+	uint64_t late = H_OLD_SLACK_NS;
+
+	t_note("%s: kill seen %.2f ms after the resume", what, ms(at - t1));
+#endif
+	if (stall)
+		t_assert_msg((int64_t)(at - t0) >= (int64_t)H_NT,
+			     "%s: killed %.3f ms after the resume, before "
+			     "N*T = %.0f ms", what, ms(at - t0), ms(H_NT));
+	t_assert_msg((int64_t)(at - t1) <= (int64_t)(H_N1T + late),
+		     "%s: killed %.3f ms after the resume, past (N+1)*T = "
+		     "%.0f ms + %.3f ms late", what, ms(at - t1), ms(H_N1T),
+		     ms(late));
+}
+
+/* A wait that ended in REPORT or EXIT: by (N+1)*T after t1 plus the loop's
+ * measured lateness. */
+static void h_assert_end_time(const char *what, struct sw_loop *loop,
+			      uint64_t t1, uint64_t t_end)
+{
+	uint64_t late = h_loop_late_ns(loop);
+
+	t_note("%s: the wait ended %.2f ms after the resume", what,
+	       ms(t_end - t1));
+	t_assert_msg(t_end - t1 <= H_N1T + late,
+		     "%s: the wait ended %.3f ms after the resume, past "
+		     "(N+1)*T = %.0f ms + %.3f ms late", what, ms(t_end - t1),
+		     ms(H_N1T), ms(late));
+}
+
+static void h_assert_killed(const struct sw_event *ev, pid_t pid,
+			    enum sw_kill_reason reason)
+{
+	t_assert_eq(ev->type, SW_EV_KILL);
+	t_assert_msg(ev->kill.reason == reason, "killed for %s, not %s",
+		     t_reason_name(ev->kill.reason), t_reason_name(reason));
+	t_assert_eq(ev->kill.pid, pid);
+	t_assert(WIFSIGNALED(ev->status) && WTERMSIG(ev->status) == SIGKILL);
+}
+
+/* The stub reported no unexpected error of its own. */
+static void h_assert_no_stub_err(struct h_stub *h)
+{
+	int32_t e = LOAD(&h_pl_of(sw_stub_page(h->s))->err);
+
+	t_assert_msg(e == 0, "the stub's own calls failed: %s",
+		     e > 0 ? strerror(e) : "?");
+}
+
+/* ---- A: nothing the monitor does on a stub's objects may block ----------- */
+
+/* Resume the stub into its act, wait, and check the outcome is one of
+ * `allowed` (bits of 1 << SW_EV_*) within the bounds. */
+static int h_act_and_time(struct h_stub *h, const char *what, unsigned allowed,
+			  struct sw_event *ev)
+{
+	pid_t pid = sw_stub_pid(h->s);
+	uint64_t t0, t1, t_end;
+	int rc;
+
+	h_stats_reset(h->loop);
+	h_resume(h, &t0, &t1);
+	rc = h_wait(h, ev, &t_end);
+	t_note_event(rc, ev);
+	t_assert_msg(rc > 0 && (allowed & (1u << rc)),
+		     "%s: the wait returned %s", what, t_ev_name(rc));
+	if (rc == SW_EV_KILL) {
+		t_assert_eq(ev->kill.pid, pid);
+		h_assert_kill_time(what, ev, t0, t1, t_end);
+	} else {
+		h_assert_end_time(what, h->loop, t1, t_end);
+	}
+	return rc;
+}
+
+/* (1) O_NONBLOCK cleared, flood until muted, drain, stall: killed on
+ * time, the loop's look at the muted eventfd does not block. */
+static void case_flood_drain(intptr_t param)
+{
+	struct sw_loop *loop = h_loop();
+	struct h_stub h;
+	struct h_pl *p;
+	struct sw_event ev;
+
+	h_spawn_ready(&h, loop, param, H_FLOOD_DRAIN, 0);
+	p = h_pl_of(sw_stub_page(h.s));
+	h_act_and_time(&h, "flood, drain, stall", 1u << SW_EV_KILL, &ev);
+	h_assert_killed(&ev, ev.kill.pid, SW_KILL_STALL);
+	t_note("the stub made %u eventfd writes (%u bursts cut short by a "
+	       "drain), then took a count of %" PRIu64 " itself",
+	       LOAD(&p->writes), LOAD(&p->restarts), LOAD(&p->drained));
+	h_assert_no_stub_err(&h);
+	t_assert(LOAD(&p->writes) >= 20);
+	t_assert(LOAD(&p->drained) >= 1);
+	t_assert(sw_stub_free(h.s) == NULL);
+	h_serve_new(loop, param);
+	t_assert(sw_loop_free(loop) == NULL);
+}
+
+/* (2) The counter at its maximum: the report's eventfd write fails
+ * (O_NONBLOCK) or blocks in the stub; the wait still ends on time. */
+static void case_saturate(intptr_t param)
+{
+	static const struct {
+		enum h_act act;
+		const char *what;
+	} v[] = {
+		{ H_SATURATE, "counter saturated, report" },
+		{ H_SATURATE_BLOCK, "counter saturated, O_NONBLOCK cleared, "
+				    "report" },
+	};
+	struct sw_loop *loop = h_loop();
+	struct sw_event ev;
+	struct h_stub h;
+	unsigned i;
+	int rc;
+
+	for (i = 0; i < T_NCASES(v); i++) {
+		h_spawn_ready(&h, loop, param, v[i].act, 0);
+		rc = h_act_and_time(&h, v[i].what,
+				    1u << SW_EV_REPORT | 1u << SW_EV_KILL, &ev);
+		if (rc == SW_EV_KILL)
+			h_assert_killed(&ev, ev.kill.pid, SW_KILL_STALL);
+		else
+			t_assert_eq(sw_stub_page(h.s)->state,
+				    SW_STATE_IN_KERN);
+		h_assert_no_stub_err(&h);
+		t_assert(sw_stub_free(h.s) == NULL);
+		h_serve_new(loop, param);
+	}
+	t_assert(sw_loop_free(loop) == NULL);
+}
+
+/* (3) The report fd closed or replaced: the report is found in the state
+ * word by the watchdog; a stall is still killed. */
+static void case_close_report(intptr_t param)
+{
+	static const struct {
+		enum h_act act;
+		const char *what;
+	} v[] = {
+		{ H_CLOSE_REPORT, "report fd closed, report" },
+		{ H_DEVNULL_REPORT, "/dev/null on the report fd, report" },
+	};
+	struct sw_loop *loop = h_loop();
+	struct sw_event ev;
+	struct h_stub h;
+	pid_t pid;
+	unsigned i;
+
+	for (i = 0; i < T_NCASES(v); i++) {
+		h_spawn_ready(&h, loop, param, v[i].act, 0);
+		h_act_and_time(&h, v[i].what, 1u << SW_EV_REPORT, &ev);
+		h_assert_no_stub_err(&h);
+		/* and it goes on: the next resume makes it exit */
+		h_act_and_time(&h, "exit after the deaf report",
+			       1u << SW_EV_EXIT, &ev);
+		t_assert(WIFEXITED(ev.status) && WEXITSTATUS(ev.status) == 0);
+		t_assert(sw_stub_free(h.s) == NULL);
+		h_serve_new(loop, param);
+	}
+
+	h_spawn_ready(&h, loop, param, H_CLOSE_STALL, 0);
+	pid = sw_stub_pid(h.s);
+	h_act_and_time(&h, "report fd closed, stall", 1u << SW_EV_KILL, &ev);
+	h_assert_killed(&ev, pid, SW_KILL_STALL);
+	h_assert_no_stub_err(&h);
+	t_assert(sw_stub_free(h.s) == NULL);
+	h_serve_new(loop, param);
+	t_assert(sw_loop_free(loop) == NULL);
+}
+
+/* (4) The whole header overwritten, then an eventfd write: a protocol
+ * kill, or a stall kill when the state word left is IN_CHILD. */
+static void case_scribble(intptr_t param)
+{
+	struct sw_loop *loop = h_loop();
+	struct sw_event ev;
+	struct h_stub h;
+	pid_t pid;
+
+	h_spawn_ready(&h, loop, param, H_SCRIBBLE, 0);
+	pid = sw_stub_pid(h.s);
+	h_act_and_time(&h, "header scribbled", 1u << SW_EV_KILL, &ev);
+	h_assert_killed(&ev, pid, SW_KILL_PROTOCOL);
+	t_assert_eq(ev.kill.bad_state, H_GARBAGE_STATE);
+	t_assert(sw_stub_free(h.s) == NULL);
+	h_serve_new(loop, param);
+
+	h_spawn_ready(&h, loop, param, H_SCRIBBLE_IN_CHILD, 0);
+	pid = sw_stub_pid(h.s);
+	h_act_and_time(&h, "header scribbled, state IN_CHILD",
+		       1u << SW_EV_KILL, &ev);
+	h_assert_killed(&ev, pid, SW_KILL_STALL);
+	t_assert(sw_stub_free(h.s) == NULL);
+	h_serve_new(loop, param);
+	t_assert(sw_loop_free(loop) == NULL);
+}
+
+#define H_CASES(name, fn, timeout)                                          \
+	{ name "/fn", fn, T_FN, timeout },                                  \
+	{ name "/exec", fn, T_EXEC, timeout },                              \
+	{ name "/fn+dispatch", fn, T_FN | H_DISPATCH, timeout },            \
+	{ name "/exec+dispatch", fn, T_EXEC | H_DISPATCH, timeout }
+
+static const struct t_case cases[] = {
+	H_CASES("flood_drain", case_flood_drain, 5),
+	H_CASES("saturate", case_saturate, 5),
+	H_CASES("close_report", case_close_report, 8),
+	H_CASES("scribble", case_scribble, 5),
+};
+
+int main(int argc, char **argv)
+{
+	if (argc >= 4 && !strcmp(argv[1], "--stub") && !strcmp(argv[2], H_ROLE))
+		return h_exec_stub(argv[3]);
+	return t_main(argc, argv, cases, T_NCASES(cases));
+}
