@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Hostile stubs.  A stub shares the open file description of its report
- * eventfd with its monitor and owns the whole of its page.  Whatever it
- * does with these, a wait on it ends on time, in REPORT, EXIT or KILL, and
- * the loop goes on.
+ * eventfd with its monitor, owns the whole of its page, and with
+ * SW_SPAWN_KEEP_FDS keeps the fds an exec would keep.  Whatever it does
+ * with these, a wait on it ends on time, in REPORT, EXIT or KILL, and the
+ * loop goes on.
  *
  *   flood_drain   the stub clears O_NONBLOCK on its eventfd, floods it
  *                 until the loop mutes it, drains the counter itself and
@@ -14,7 +15,11 @@
  *   close_report  it closes its eventfd (or puts /dev/null on its number),
  *                 then reports, or stalls;
  *   scribble      it overwrites the whole page header, then writes its
- *                 eventfd.
+ *                 eventfd;
+ *   keep_fds_*    a SW_SPAWN_KEEP_FDS stub finds only the fds an exec would
+ *                 keep, plus its report eventfd: none of the loops' own fds
+ *                 nor other stubs' fds, so it cannot disarm a loop's timer or
+ *                 take fds out of its epoll set.
  *
  * Every case runs with fn-mode and exec-mode stubs; "+dispatch" drives the
  * loop from a poll() host with sw_loop_dispatch() instead of the blocking
@@ -32,11 +37,14 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -54,6 +62,7 @@
 #define H_HANG_NS (3000 * T_MS)
 
 #define H_ROLE "hostile"
+#define H_MAX_FDS 64
 /* The state word a scribbling stub leaves: neither IN_KERN nor IN_CHILD. */
 #define H_GARBAGE_STATE 0xa55a5aa5u
 
@@ -78,6 +87,9 @@ enum h_act {
 	H_CLOSE_STALL,     /* close the report fd, then stall                 */
 	H_SCRIBBLE,        /* garbage header (state H_GARBAGE_STATE), write   */
 	H_SCRIBBLE_IN_CHILD, /* garbage header with state IN_CHILD, write     */
+	H_LIST_FDS,        /* list its fds, report; at the next resume exit 0 */
+	H_ATTACK,          /* report; at the next resume attack every fd it
+			      has (timerfd_settime, EPOLL_CTL_DEL), stall     */
 };
 
 /* What the stub tells, in its payload. */
@@ -86,6 +98,11 @@ struct h_pl {
 	uint32_t writes;       /* flood: eventfd writes made                  */
 	uint32_t restarts;     /* flood: bursts the monitor cut short         */
 	uint64_t drained;      /* flood: the count its own read() took        */
+	uint32_t nfds;         /* fds listed                                  */
+	uint32_t overflow;     /* more than H_MAX_FDS                         */
+	int32_t fds[H_MAX_FDS];
+	uint32_t timer_hits;   /* attack: timerfd_settime() calls that worked */
+	uint32_t epoll_hits;   /* attack: EPOLL_CTL_DEL calls that worked     */
 };
 
 static struct h_pl *h_pl_of(struct sw_page *page)
@@ -196,14 +213,79 @@ static __attribute__((noreturn)) void h_scribble(struct sw_page *page,
 	h_sleep_forever();
 }
 
+/* /proc/self/fd with raw open and getdents64, into p->fds. */
+static void h_list_fds(struct h_pl *p)
+{
+	union {
+		char buf[2048];
+		uint64_t align;
+	} u;
+	uint32_t n = 0;
+	long len, off;
+	int dfd;
+
+	dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		h_note_err(p, errno);
+		return;
+	}
+	while ((len = syscall(SYS_getdents64, dfd, u.buf, sizeof(u.buf))) > 0) {
+		for (off = 0; off < len;) {
+			/* struct linux_dirent64: ino, off, reclen, type, name */
+			unsigned short reclen;
+			const char *name = u.buf + off + 19;
+			int fd = 0;
+
+			memcpy(&reclen, u.buf + off + 16, sizeof(reclen));
+			off += reclen;
+			if (name[0] < '0' || name[0] > '9')
+				continue;
+			for (; *name >= '0' && *name <= '9'; name++)
+				fd = fd * 10 + (*name - '0');
+			if (fd == dfd)
+				continue;
+			if (n < H_MAX_FDS)
+				p->fds[n++] = fd;
+			else
+				STORE(&p->overflow, 1);
+		}
+	}
+	if (len < 0)
+		h_note_err(p, errno);
+	close(dfd);
+	STORE(&p->nfds, n);
+}
+
+/* Try to take every fd it has away from whoever watches it. */
+static void h_attack(struct h_pl *p)
+{
+	struct itimerspec zero;
+	uint32_t i, j, n = LOAD(&p->nfds), timer_hits = 0, epoll_hits = 0;
+
+	memset(&zero, 0, sizeof(zero));
+	for (i = 0; i < n; i++) {
+		if (syscall(SYS_timerfd_settime, p->fds[i], 0, &zero, NULL) == 0)
+			timer_hits++;
+		for (j = 0; j < n; j++)
+			if (syscall(SYS_epoll_ctl, p->fds[i], EPOLL_CTL_DEL,
+				    p->fds[j], NULL) == 0)
+				epoll_hits++;
+	}
+	STORE(&p->timer_hits, timer_hits);
+	STORE(&p->epoll_hits, epoll_hits);
+}
+
 /* Every hostile act starts from one round trip: a first report, then the
- * act at the next resume (so it is timed from a resume). */
+ * act at the next resume (so it is timed from a resume), except the fd
+ * listing, which is the spawn's state and goes with the first report. */
 static int h_role(struct sw_page *page, void *arg)
 {
 	enum h_act act = (enum h_act)(uintptr_t)arg;
 	struct h_pl *p = h_pl_of(page);
 	int rfd = page->report_fd;
 
+	if (act == H_LIST_FDS || act == H_ATTACK)
+		h_list_fds(p);
 	sw_stub_handshake(page);
 
 	switch (act) {
@@ -233,6 +315,11 @@ static int h_role(struct sw_page *page, void *arg)
 		h_scribble(page, rfd, H_GARBAGE_STATE);
 	case H_SCRIBBLE_IN_CHILD:
 		h_scribble(page, rfd, SW_STATE_IN_CHILD);
+	case H_LIST_FDS:
+		return 0;
+	case H_ATTACK:
+		h_attack(p);
+		h_sleep_forever();
 	}
 	/* the acts that end in a report: report (its wake-up may go nowhere),
 	 * then exit at the next resume */
@@ -687,6 +774,194 @@ static void case_scribble(intptr_t param)
 	t_assert(sw_loop_free(loop) == NULL);
 }
 
+/* ---- C: SW_SPAWN_KEEP_FDS hands over no fd of the library ---------------- */
+
+/* Whatever the case inherited (a make jobserver's pipe, say) must not
+ * muddle the list: mark it close-on-exec, as the library's own are. */
+static void h_cloexec_inherited(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int fd, flags;
+
+	t_assert(d);
+	while ((e = readdir(d))) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		fd = atoi(e->d_name);
+		if (fd < 3 || fd == dirfd(d))
+			continue;
+		flags = fcntl(fd, F_GETFD);
+		if (flags >= 0 && !(flags & FD_CLOEXEC)) {
+			t_note("inherited fd %d: marked close-on-exec", fd);
+			fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+		}
+	}
+	closedir(d);
+}
+
+/* A pipe, both ends moved to fds at or above `floor` (clear of the exec
+ * stub's fixed numbers), with or without O_CLOEXEC. */
+static void h_pipe(int fds[2], int floor, bool cloexec)
+{
+	int p[2], i;
+
+	t_assert(pipe2(p, cloexec ? O_CLOEXEC : 0) == 0);
+	for (i = 0; i < 2; i++) {
+		fds[i] = fcntl(p[i], cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, floor);
+		t_assert(fds[i] >= floor);
+		close(p[i]);
+	}
+}
+
+static int h_cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+static void h_describe_fd(int fd, char *buf, size_t size)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, buf, size - 1);
+	buf[n < 0 ? 0 : n] = 0;
+}
+
+/* Two loops with two stubs each, a pipe without and one with O_CLOEXEC;
+ * the world as a KEEP_FDS stub sees it. */
+struct h_world {
+	struct sw_loop *loop[2];
+	struct h_stub stub[4];
+	int open_pipe[2], cloexec_pipe[2];
+};
+
+static void h_world_new(struct h_world *w)
+{
+	int i;
+
+	h_cloexec_inherited();
+	for (i = 0; i < 2; i++)
+		w->loop[i] = h_loop();
+	for (i = 0; i < 4; i++)
+		h_spawn_echo(&w->stub[i], w->loop[i / 2], i % 2 ? T_EXEC : T_FN);
+	h_pipe(w->open_pipe, 40, false);
+	h_pipe(w->cloexec_pipe, 44, true);
+}
+
+static void h_world_check(struct h_world *w)
+{
+	int i;
+
+	for (i = 0; i < 4; i++)
+		h_roundtrip(&w->stub[i], 0);
+}
+
+static void h_world_free(struct h_world *w)
+{
+	int i;
+
+	for (i = 0; i < 4; i++)
+		h_stop(&w->stub[i]);
+	for (i = 0; i < 2; i++) {
+		t_assert(sw_loop_free(w->loop[i]) == NULL);
+		close(w->open_pipe[i]);
+		close(w->cloexec_pipe[i]);
+	}
+}
+
+static void case_keep_fds(intptr_t param)
+{
+	struct h_world w;
+	struct h_stub h;
+	struct h_pl *p;
+	struct sw_event ev;
+	int want[H_MAX_FDS], got[H_MAX_FDS], nwant = 0, i, report_fd;
+	uint32_t ngot;
+	bool same;
+	char desc[256];
+
+	h_world_new(&w);
+	h_spawn(&h, w.loop[0], param, H_LIST_FDS, SW_SPAWN_KEEP_FDS);
+	/* written by the monitor before the stub ran */
+	report_fd = sw_stub_page(h.s)->report_fd;
+	t_assert_rc(h_wait(&h, &ev, &(uint64_t){ 0 }), SW_EV_REPORT);
+	p = h_pl_of(sw_stub_page(h.s));
+	h_assert_no_stub_err(&h);
+	t_assert(!LOAD(&p->overflow));
+
+	for (i = 0; i < 3; i++)
+		if (fcntl(i, F_GETFD) >= 0)
+			want[nwant++] = i;
+	want[nwant++] = report_fd;
+	if (H_MODE(param) == T_EXEC)
+		want[nwant++] = SW_EXEC_PAGE_FD; /* its own page, to map */
+	want[nwant++] = w.open_pipe[0];
+	want[nwant++] = w.open_pipe[1];
+	qsort(want, (size_t)nwant, sizeof(want[0]), h_cmp_int);
+	ngot = LOAD(&p->nfds);
+	memcpy(got, p->fds, ngot * sizeof(got[0]));
+	qsort(got, ngot, sizeof(got[0]), h_cmp_int);
+
+	same = ngot == (uint32_t)nwant &&
+	       !memcmp(got, want, ngot * sizeof(got[0]));
+	if (!same) {
+		for (i = 0; i < nwant; i++)
+			t_note("expected fd %d", want[i]);
+		for (i = 0; i < (int)ngot; i++) {
+			/* in fn mode the numbers are the monitor's own */
+			h_describe_fd(got[i], desc, sizeof(desc));
+			t_note("the stub has fd %d (here: %s)", got[i],
+			       H_MODE(param) == T_FN ? desc : "-");
+		}
+	}
+	t_assert_msg(same, "the stub holds %u fds, not the %d an exec would "
+		     "keep plus its report fd", ngot, nwant);
+
+	h_act_and_time(&h, "exit", 1u << SW_EV_EXIT, &ev);
+	t_assert(WIFEXITED(ev.status) && WEXITSTATUS(ev.status) == 0);
+	t_assert(sw_stub_free(h.s) == NULL);
+	h_world_check(&w);
+	h_world_free(&w);
+}
+
+/* The attack: disarm every timerfd and empty every epoll set the stub can
+ * reach, then stall.  It reaches none: it is killed on time, and both loops
+ * go on, their watchdogs included. */
+static void case_keep_fds_attack(intptr_t param)
+{
+	struct h_world w;
+	struct h_stub h, b;
+	struct h_pl *p;
+	struct sw_event ev;
+	pid_t pid;
+
+	h_world_new(&w);
+	h_spawn_ready(&h, w.loop[0], param, H_ATTACK, SW_SPAWN_KEEP_FDS);
+	pid = sw_stub_pid(h.s);
+	p = h_pl_of(sw_stub_page(h.s));
+	h_act_and_time(&h, "KEEP_FDS stub attacks its fds, then stalls",
+		       1u << SW_EV_KILL, &ev);
+	h_assert_killed(&ev, pid, SW_KILL_STALL);
+	t_note("the attack hit %u timerfds and %u epoll entries among %u fds",
+	       LOAD(&p->timer_hits), LOAD(&p->epoll_hits), LOAD(&p->nfds));
+	t_assert_eq(LOAD(&p->timer_hits), 0);
+	t_assert_eq(LOAD(&p->epoll_hits), 0);
+	t_assert(sw_stub_free(h.s) == NULL);
+
+	h_world_check(&w);
+	/* the other loop's watchdog too */
+	h_spawn_echo(&b, w.loop[1], param);
+	pid = sw_stub_pid(b.s);
+	t_pl(b.s)->arg = T_STALL_FUTEX;
+	t_pl(b.s)->req = T_REQ_STALL;
+	h_act_and_time(&b, "a stall in the other loop", 1u << SW_EV_KILL, &ev);
+	h_assert_killed(&ev, pid, SW_KILL_STALL);
+	t_assert(sw_stub_free(b.s) == NULL);
+	h_world_free(&w);
+}
+
 #define H_CASES(name, fn, timeout)                                          \
 	{ name "/fn", fn, T_FN, timeout },                                  \
 	{ name "/exec", fn, T_EXEC, timeout },                              \
@@ -698,6 +973,10 @@ static const struct t_case cases[] = {
 	H_CASES("saturate", case_saturate, 5),
 	H_CASES("close_report", case_close_report, 8),
 	H_CASES("scribble", case_scribble, 5),
+	{ "keep_fds/fn", case_keep_fds, T_FN, 5 },
+	{ "keep_fds/exec", case_keep_fds, T_EXEC, 5 },
+	{ "keep_fds_attack/fn", case_keep_fds_attack, T_FN, 5 },
+	{ "keep_fds_attack/exec", case_keep_fds_attack, T_EXEC, 5 },
 };
 
 int main(int argc, char **argv)
