@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Hostile stubs.  A stub shares the open file description of its report
- * eventfd with its monitor, owns the whole of its page, and with
- * SW_SPAWN_KEEP_FDS keeps the fds an exec would keep.  Whatever it does
- * with these, a wait on it ends on time, in REPORT, EXIT or KILL, and the
- * loop goes on.
+ * eventfd with its monitor, owns the whole of its page, can hand its own
+ * zombie to a tracer, and with SW_SPAWN_KEEP_FDS keeps the fds an exec
+ * would keep.  Whatever it does with these, a wait on it ends on time, in
+ * REPORT, EXIT or KILL, and the loop goes on.
  *
  *   flood_drain   the stub clears O_NONBLOCK on its eventfd, floods it
  *                 until the loop mutes it, drains the counter itself and
@@ -16,6 +16,9 @@
  *                 then reports, or stalls;
  *   scribble      it overwrites the whole page header, then writes its
  *                 eventfd;
+ *   traced_*      a child of the stub PTRACE_SEIZEs it, then never waits:
+ *                 the stub's zombie is visible only to its tracer (the pidfd
+ *                 is readable, waitid() finds nothing) until the tracer dies;
  *   keep_fds_*    a SW_SPAWN_KEEP_FDS stub finds only the fds an exec would
  *                 keep, plus its report eventfd: none of the loops' own fds
  *                 nor other stubs' fds, so it cannot disarm a loop's timer or
@@ -43,9 +46,12 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "t_util.h"
@@ -87,6 +93,8 @@ enum h_act {
 	H_CLOSE_STALL,     /* close the report fd, then stall                 */
 	H_SCRIBBLE,        /* garbage header (state H_GARBAGE_STATE), write   */
 	H_SCRIBBLE_IN_CHILD, /* garbage header with state IN_CHILD, write     */
+	H_TRACED_EXIT,     /* a child tracer; at the next resume exit 7       */
+	H_TRACED_STALL,    /* a child tracer; at the next resume stall        */
 	H_LIST_FDS,        /* list its fds, report; at the next resume exit 0 */
 	H_ATTACK,          /* report; at the next resume attack every fd it
 			      has (timerfd_settime, EPOLL_CTL_DEL), stall     */
@@ -94,6 +102,9 @@ enum h_act {
 
 /* What the stub tells, in its payload. */
 struct h_pl {
+	uint32_t tracer_ready; /* futex word: the tracer has tried to attach */
+	int32_t tracer;        /* its pid                                     */
+	int32_t seize_err;     /* 0, or PTRACE_SEIZE's errno                  */
 	int32_t err;           /* the first unexpected errno (0: none)        */
 	uint32_t writes;       /* flood: eventfd writes made                  */
 	uint32_t restarts;     /* flood: bursts the monitor cut short         */
@@ -275,6 +286,35 @@ static void h_attack(struct h_pl *p)
 	STORE(&p->epoll_hits, epoll_hits);
 }
 
+/*
+ * A child of the stub attaches to it with PTRACE_SEIZE, says so in the
+ * page, and sleeps for ever without ever calling wait: when the stub dies,
+ * its zombie is for the tracer to reap, not for the monitor.
+ */
+static void h_start_tracer(struct h_pl *p)
+{
+	long pid, r;
+
+	/* Yama's ptrace_scope 1 lets only ancestors attach, unless named */
+	prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
+	pid = syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);
+	if (pid < 0) {
+		STORE(&p->seize_err, errno);
+		STORE(&p->tracer_ready, 1);
+		return;
+	}
+	if (pid == 0) {
+		r = syscall(SYS_ptrace, PTRACE_SEIZE, (long)getppid(), 0L, 0L);
+		STORE(&p->tracer, (int32_t)syscall(SYS_getpid));
+		STORE(&p->seize_err, r < 0 ? errno : 0);
+		STORE(&p->tracer_ready, 1);
+		syscall(SYS_futex, &p->tracer_ready, FUTEX_WAKE, 1, NULL, NULL, 0);
+		h_sleep_forever();
+	}
+	while (!LOAD(&p->tracer_ready))
+		syscall(SYS_futex, &p->tracer_ready, FUTEX_WAIT, 0, NULL, NULL, 0);
+}
+
 /* Every hostile act starts from one round trip: a first report, then the
  * act at the next resume (so it is timed from a resume), except the fd
  * listing, which is the spawn's state and goes with the first report. */
@@ -286,6 +326,8 @@ static int h_role(struct sw_page *page, void *arg)
 
 	if (act == H_LIST_FDS || act == H_ATTACK)
 		h_list_fds(p);
+	if (act == H_TRACED_EXIT || act == H_TRACED_STALL)
+		h_start_tracer(p);
 	sw_stub_handshake(page);
 
 	switch (act) {
@@ -315,6 +357,10 @@ static int h_role(struct sw_page *page, void *arg)
 		h_scribble(page, rfd, H_GARBAGE_STATE);
 	case H_SCRIBBLE_IN_CHILD:
 		h_scribble(page, rfd, SW_STATE_IN_CHILD);
+	case H_TRACED_EXIT:
+		return 7;
+	case H_TRACED_STALL:
+		h_sleep_forever();
 	case H_LIST_FDS:
 		return 0;
 	case H_ATTACK:
@@ -774,6 +820,211 @@ static void case_scribble(intptr_t param)
 	t_assert(sw_loop_free(loop) == NULL);
 }
 
+/* ---- B: a zombie that only its tracer may reap --------------------------- */
+
+static uint64_t h_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The process's CPU time over [t0, now] stays well under its wall time:
+ * the loop does not spin on a pidfd that stays readable. */
+static void h_assert_no_spin(const char *what, uint64_t cpu0, uint64_t t0)
+{
+	uint64_t cpu = h_cpu_ns() - cpu0, wall = t_now_ns() - t0;
+
+	t_note("%s: %.1f ms of CPU in %.1f ms", what, ms(cpu), ms(wall));
+	t_assert_msg(cpu * 10 < wall * 3, "%s: the loop spun, %.1f ms of CPU "
+		     "in %.1f ms", what, ms(cpu), ms(wall));
+}
+
+static bool h_has_cap_sys_ptrace(void)
+{
+	char line[256];
+	unsigned long long eff = 0;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &eff) == 1)
+			break;
+	fclose(f);
+	return eff & (1ull << 19); /* CAP_SYS_PTRACE */
+}
+
+/* Skip (77) where no child may attach to its parent. */
+static void h_ptrace_check(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/yama/ptrace_scope", "re");
+	int scope = 0;
+
+	if (!f)
+		return; /* no Yama */
+	if (fscanf(f, "%d", &scope) != 1)
+		scope = 0;
+	fclose(f);
+	if (scope >= 3)
+		t_skip("Yama ptrace_scope is %d: no process may attach", scope);
+	if (scope == 2 && !h_has_cap_sys_ptrace())
+		t_skip("Yama ptrace_scope is 2 and this process lacks "
+		       "CAP_SYS_PTRACE");
+	/* scope 1: the stub names its tracer with PR_SET_PTRACER */
+}
+
+/* /proc/PID/status TracerPid, or -1. */
+static pid_t h_tracer_of(pid_t pid)
+{
+	char path[64], line[256];
+	int tracer = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "TracerPid: %d", &tracer) == 1)
+			break;
+	fclose(f);
+	return tracer;
+}
+
+/* No zombie child left (live children, the stubs in use, may be). */
+static void h_assert_no_zombie(void)
+{
+	siginfo_t si;
+
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) < 0) {
+		t_assert_eq(errno, ECHILD);
+		return;
+	}
+	t_assert_msg(si.si_pid == 0, "child %d is left as a zombie",
+		     (int)si.si_pid);
+}
+
+static void h_reap_tracer(pid_t tracer)
+{
+	int status;
+
+	t_assert(kill(tracer, SIGKILL) == 0);
+	t_assert_eq(waitpid(tracer, &status, __WALL), tracer);
+}
+
+/*
+ * The stub is traced by its own child, which never waits, and then exits
+ * (or stalls and is killed).  The wait ends on time anyway, with the
+ * status the kernel shows; the loop does not spin; sw_stub_free() returns
+ * at once.  Once the tracer is gone the zombie comes back to the monitor,
+ * and the loop reaps it at its next timer read or spawn.
+ */
+static void traced(intptr_t param, bool stall)
+{
+	enum h_act act = stall ? H_TRACED_STALL : H_TRACED_EXIT;
+	const char *what = stall ? "traced stub, stalled" : "traced stub, exits";
+	struct h_stub h, witness, fresh;
+	struct sw_loop *loop;
+	struct sw_event ev;
+	uint64_t t0, t1, t_end, cpu0, tf;
+	struct h_pl *p;
+	pid_t pid, tracer;
+	siginfo_t si;
+	char buf[32];
+	int rc, i;
+
+	/* the tracer outlives its parent, the stub: it comes to us */
+	t_assert(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0);
+	h_ptrace_check();
+	loop = h_loop();
+	h_spawn_echo(&witness, loop, (param & H_DISPATCH) | T_FN);
+	h_spawn_ready(&h, loop, param, act, 0);
+	p = h_pl_of(sw_stub_page(h.s));
+	pid = sw_stub_pid(h.s);
+	tracer = LOAD(&p->tracer);
+	if (LOAD(&p->seize_err)) {
+		int e = LOAD(&p->seize_err);
+
+		t_assert(sw_stub_free(h.s) == NULL);
+		if (tracer > 0)
+			h_reap_tracer(tracer);
+		h_stop(&witness);
+		t_assert(sw_loop_free(loop) == NULL);
+		t_skip("a child may not PTRACE_SEIZE its parent here: %s",
+		       strerror(e));
+	}
+	t_assert(tracer > 0);
+	t_assert_eq(h_tracer_of(pid), tracer);
+
+	cpu0 = h_cpu_ns();
+	h_stats_reset(loop);
+	h_resume(&h, &t0, &t1);
+	rc = h_wait(&h, &ev, &t_end);
+	t_note_event(rc, &ev);
+	if (stall) {
+		t_assert_rc(rc, SW_EV_KILL);
+		t_assert_eq(ev.kill.reason, SW_KILL_STALL);
+		t_assert_eq(ev.kill.pid, pid);
+		h_assert_kill_time(what, &ev, t0, t1, t_end);
+		t_assert_msg(ev.status == -1 || (WIFSIGNALED(ev.status) &&
+						 WTERMSIG(ev.status) == SIGKILL),
+			     "status %s", t_status_str(ev.status, buf));
+	} else {
+		t_assert_rc(rc, SW_EV_EXIT);
+		h_assert_end_time(what, loop, t1, t_end);
+		t_assert_msg(ev.status == -1 || (WIFEXITED(ev.status) &&
+						 WEXITSTATUS(ev.status) == 7),
+			     "status %s", t_status_str(ev.status, buf));
+	}
+	if (ev.status == -1)
+		t_note("the kernel did not tell the traced zombie's status");
+
+	/* the premise: a zombie that only the tracer can reap */
+	t_assert_eq(t_proc_state(pid), 'Z');
+	memset(&si, 0, sizeof(si));
+	t_assert(waitid(P_PID, (id_t)pid, &si,
+			WEXITED | WNOHANG | WNOWAIT | __WALL) == 0);
+	t_assert_eq(si.si_pid, 0);
+
+	/* the loop goes on, and does not spin on the readable pidfd */
+	h_roundtrip(&witness, 2 * H_TICK_NS);
+	h_assert_no_spin("the wait and a round trip after it", cpu0, t0);
+	tf = t_now_ns();
+	t_assert(sw_stub_free(h.s) == NULL);
+	tf = t_now_ns() - tf;
+	t_note("sw_stub_free() took %.2f ms", ms(tf));
+	t_assert_msg(tf < 50 * T_MS, "sw_stub_free() took %.1f ms", ms(tf));
+	cpu0 = h_cpu_ns();
+	t0 = t_now_ns();
+	h_roundtrip(&witness, 2 * H_TICK_NS);
+	h_assert_no_spin("a round trip after the free", cpu0, t0);
+
+	/* the tracer goes: the zombie is the monitor's to reap */
+	h_reap_tracer(tracer);
+	h_spawn_echo(&fresh, loop, param);
+	for (i = 0; i < 8; i++) {
+		h_roundtrip(&fresh, H_TICK_NS / 2);
+		h_roundtrip(&witness, 0);
+	}
+	h_assert_no_zombie();
+	h_stop(&fresh);
+	h_stop(&witness);
+	t_assert(sw_loop_free(loop) == NULL);
+}
+
+static void case_traced_exit(intptr_t param)
+{
+	traced(param, false);
+}
+
+static void case_traced_kill(intptr_t param)
+{
+	traced(param, true);
+}
+
 /* ---- C: SW_SPAWN_KEEP_FDS hands over no fd of the library ---------------- */
 
 /* Whatever the case inherited (a make jobserver's pipe, say) must not
@@ -973,6 +1224,8 @@ static const struct t_case cases[] = {
 	H_CASES("saturate", case_saturate, 5),
 	H_CASES("close_report", case_close_report, 8),
 	H_CASES("scribble", case_scribble, 5),
+	H_CASES("traced_exit", case_traced_exit, 8),
+	H_CASES("traced_kill", case_traced_kill, 8),
 	{ "keep_fds/fn", case_keep_fds, T_FN, 5 },
 	{ "keep_fds/exec", case_keep_fds, T_EXEC, 5 },
 	{ "keep_fds_attack/fn", case_keep_fds_attack, T_FN, 5 },
