@@ -27,6 +27,22 @@
  * The stub side (sw_page, sw_stub_report(), sw_stub_wait_resume(), ...) is
  * defined inline in this header and is async-signal-safe: it makes raw
  * system calls only and touches nothing but the shared page.
+ *
+ * What a stub can do, and what it cannot
+ *   The monitor survives anything a stub does through what it shares with
+ *   the monitor: its page (any value, at any time), its report eventfd (it
+ *   shares the open file description, so it may clear O_NONBLOCK, drain,
+ *   flood or saturate the counter, or close it), its watched fd; and
+ *   anything it does to itself: exit, stop, spin, sleep, fork, block
+ *   signals, have a child ptrace it and hide its zombie.  No call the
+ *   monitor makes on those objects can block, and every wait ends in a
+ *   report, an exit or a kill on time.
+ *   The design assumes the stub cannot act on the monitor itself: signal
+ *   it (SIGSTOP would freeze its watchdog), ptrace it, or write its memory
+ *   (/proc/PID/mem, process_vm_writev).  Take those powers away by running
+ *   the stub under a seccomp filter that allows only what the stub side
+ *   needs (futex, write on SW_STUB_REPORT_FD, rt_sigreturn, exit), as UML
+ *   does, or under another uid.
  */
 #ifndef STUBWATCH_H
 #define STUBWATCH_H
@@ -160,23 +176,30 @@ struct sw_loop_opts {
  * Create a loop: an epoll fd holding one timerfd and one eventfd (readable
  * while completions wait for a dispatch).  opts may be NULL (defaults).
  *
- * The watchdog guarantees that a stub in flight (spawned or resumed, not yet
- * reported) is never killed before stall_ticks * tick_ns of silence and is
- * always killed by (stall_ticks + 1) * tick_ns, counted from the later of its
- * resume and its last valid report, as long as the loop's thread is waiting
- * or dispatching.  A stopped or descheduled monitor accrues stall time more
- * slowly, never faster.  The handshake path makes no clock system call
- * (a wait that sw_stub_run() settles without sleeping reads the vDSO clock
- * once, to see whether the timer is due; SW_LOOP_ADAPTIVE_POLL reads it
- * while spinning): the timer
- * runs every T/k (k = timer_div), the first timer read after a resume is
- * never counted (it may hold expirations from before the resume), and the
- * stub is killed on the read that makes N*k + 1 counted reads.  So with a
- * promptly scheduled monitor the kill lands in (N*T, N*T + 2*T/k]: the
- * default k = 8 leaves three quarters of a tick of slack under the
- * (N+1)*T bound, against a monitor thread that runs late.  The
- * timer is disarmed after a read that finds nothing in flight, so an idle
- * loop does not wake its host.
+ * The watchdog guarantees that a stub in flight (spawned, resumed or
+ * continued, not yet reported) is never killed before stall_ticks * tick_ns
+ * (N*T) of silence, counted from its resume, and is killed by (N+1)*T plus
+ * what the monitor itself made it late, both reported with the kill
+ * (sw_kill_info.monitor_late_ns, starved_ns), as long as the loop's thread
+ * waits or dispatches.  The timer runs every P = T/k (k = timer_div) on a
+ * fixed grid; each read counts the periods that elapsed (its expiration
+ * count, at most k), so a busy monitor whose reads come late still counts
+ * every period, while a frozen one (SIGSTOP, a paused VM) accrues at most
+ * one tick per read and never kills early.  The first read after a resume
+ * never counts (it may hold expirations from before the resume), and the
+ * stub is killed once N*k + 1 periods are counted.  With a promptly
+ * scheduled monitor the kill lands in (N*T, N*T + 2*T/k]; a late one adds
+ * the lateness of the first read after the resume and of the killing read,
+ * each measured from the expiration it took (sw_loop_get_stats() keeps the
+ * loop's worst).  A wait or dispatch that keeps finding stub events still
+ * takes the timer once a period, by the vDSO clock.  A stub that was
+ * runnable but got no CPU (/proc/PID/schedstat) has that run-queue wait
+ * taken off its silence before a stall kill, up to N*T more.  The handshake
+ * path makes no clock system call (a wait that sw_stub_run() settles
+ * without sleeping reads the vDSO clock once, to see whether the timer is
+ * due; SW_LOOP_ADAPTIVE_POLL reads it while spinning).  The timer is
+ * disarmed after a read that finds nothing in flight, so an idle loop does
+ * not wake its host.
  *
  * Errors: -EINVAL  ret_loop is NULL, opts->size is too small, tick_ns or
  *                  stall_ticks is zero, or a value is out of the limits
@@ -251,6 +274,31 @@ int sw_loop_set_tick_callback(struct sw_loop *loop, sw_tick_fn fn,
 int sw_loop_count_stubs(const struct sw_loop *loop);
 int sw_loop_count_in_flight(const struct sw_loop *loop);
 
+/* The loop's own timeliness, since its creation or the last reset. */
+struct sw_loop_stats {
+	size_t size;             /* sizeof(struct sw_loop_stats)               */
+	uint64_t timer_reads;    /* reads of the loop's timer                  */
+	uint64_t timer_periods;  /* timer periods counted (a read counts its
+	                            expirations, at most timer_div)            */
+	uint64_t max_late_ns;    /* longest time from a timer expiration to the
+	                            read that took it: how late the monitor
+	                            itself was (0 for a promptly scheduled one) */
+	uint64_t max_gap_ns;     /* longest time between two timer reads while
+	                            the timer was armed                        */
+};
+
+/*
+ * Read the loop's timer statistics into *ret_stats (set ret_stats->size
+ * first; a larger size than this version knows is accepted, the fields past
+ * it are left alone).  With reset, start them again from zero.
+ * Errors: -EINVAL (NULL, or ret_stats->size too small).
+ */
+int sw_loop_get_stats(struct sw_loop *loop, struct sw_loop_stats *ret_stats,
+		      int reset);
+
+/* struct sw_kill_info has killed_at_ns, monitor_late_ns and starved_ns. */
+#define SW_KILL_INFO_HAS_LATENESS 1
+
 /* Why a stub was killed. */
 enum sw_kill_reason {
 	SW_KILL_STALL = 1,    /* silent for the stall limit                 */
@@ -264,8 +312,8 @@ enum sw_kill_reason {
 struct sw_kill_info {
 	enum sw_kill_reason reason;
 	pid_t pid;
-	uint64_t silent_ns;   /* silence before the kill: at least this long, at
-	                         most tick_ns / 2 longer (0 unless STALL)       */
+	uint64_t silent_ns;   /* silence before the kill, from the first timer
+	                         read after the resume (0 unless STALL)        */
 	uint32_t stall_ticks; /* whole watchdog ticks of silence counted       */
 	int sigalrm_blocked;  /* 1/0: SIGALRM in /proc/PID/status SigBlk; -1 n/a */
 	uint64_t sigblk;      /* SigBlk mask as read (0 if unavailable)        */
@@ -280,6 +328,19 @@ struct sw_kill_info {
 	uint64_t stall_window_ns; /* the span observed                         */
 	uint64_t stall_run_ns;    /* time it ran on a CPU in it                */
 	uint64_t stall_wait_ns;   /* time it was runnable but waited for a CPU */
+	/* STALL: the timing of the kill itself.  With R the stub's last
+	 * resume (or continue), the watchdog guarantees
+	 *   N*T <= killed_at_ns - R <= (N+1)*T + starved_ns + monitor_late_ns
+	 * so a kill later than (N+1)*T is always explained by these two. */
+	uint64_t killed_at_ns;    /* CLOCK_MONOTONIC when SIGKILL was sent    */
+	uint64_t monitor_late_ns; /* how late the monitor's own timer reads made
+	                             it: the first read after the resume and the
+	                             killing read, each counted from the timer
+	                             expiration it took, plus any timer periods
+	                             beyond one tick that a single read found
+	                             (a frozen monitor) and did not count     */
+	uint64_t starved_ns;      /* run-queue wait taken off the stub's silence
+	                             (runnable, no CPU); at most N*T           */
 };
 
 enum sw_event_type {
@@ -295,7 +356,10 @@ enum sw_event_type {
 
 struct sw_event {
 	enum sw_event_type type;
-	/* EXIT and KILL: waitpid()-style status.  -1 if another process reaped
+	/* EXIT and KILL: waitpid()-style status.  A stub whose zombie a tracer
+	 * holds (it can be waited for by the tracer only) ends all the same:
+	 * its status is the kernel's exit_code in /proc/PID/stat, or -1.
+	 * -1 also if another process reaped
 	 * the stub first and the kernel (before 6.15) cannot tell its status:
 	 * possible only for exec'd stubs, since execve() resets exit_signal to
 	 * SIGCHLD and so exposes them to a host's waitpid(-1) or SIGCHLD =
@@ -332,10 +396,13 @@ struct sw_spawn_opts {
 	char *const *envp;
 };
 
-/* Keep the monitor's other fds open in the child.  By default every fd but
- * 0, 1, 2 and the stub's own is closed before fn runs or the exec, so that a
- * stub can reach no other stub's page or eventfd.  (Pages are never
- * inherited as mappings: each child maps only its own.) */
+/* Keep the monitor's other fds open in the child: those that are not
+ * close-on-exec, as an exec keeps them (clear FD_CLOEXEC on the ones the
+ * stub needs).  Every fd of the library is close-on-exec, so the stub never
+ * gets a loop's epoll, timer or kick fd, nor another stub's page, eventfd
+ * or pidfd, with which it could silence its own watchdog.  By default every
+ * fd but 0, 1, 2 and the stub's own is closed before fn runs or the exec.
+ * (Pages are never inherited as mappings: each child maps only its own.) */
 #define SW_SPAWN_KEEP_FDS  (1u << 0)
 /* SIGKILL the stub when the spawning thread exits (PR_SET_PDEATHSIG). */
 #define SW_SPAWN_PDEATHSIG (1u << 1)
@@ -367,7 +434,10 @@ int sw_stub_spawn(struct sw_loop *loop, const struct sw_spawn_opts *opts,
 
 /*
  * Free a stub.  A live stub is killed with SIGKILL and reaped first (this
- * blocks only until the kernel has torn it down).  Accepts NULL; returns
+ * blocks only until the kernel has torn it down, never on a reap that
+ * another process controls: the zombie of a stub that a tracer holds is
+ * kept by the loop and reaped at a later timer read or spawn once the
+ * tracer lets go; sw_loop_free() gives up on it).  Accepts NULL; returns
  * NULL.  Safe from inside the stub's own callback.  Refused while the stub is
  * the target of a running sw_stub_wait() (from another stub's callback):
  * returns the stub unchanged (check with sw_stub_free(s) == NULL).

@@ -72,6 +72,28 @@ static void read_cpu(pid_t pid, struct sw_kill_info *k)
 	k->cpu_ns = (utime + stime) * (1000000000ull / (unsigned long long)hz);
 }
 
+int sw__stat_exit(pid_t pid, int *ret_code)
+{
+	char path[64], buf[1024], *p;
+	char state;
+	int field, code;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (read_file(path, buf, sizeof(buf)) <= 0)
+		return -1;
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %c", &state) != 1 ||
+	    (state != 'Z' && state != 'X'))
+		return -1; /* not a zombie: not its exit */
+	/* Field 52, exit_code: after the name, field 3 is the state. */
+	for (field = 2; field < 52 && p; field++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p, " %d", &code) != 1)
+		return -1;
+	*ret_code = code;
+	return 0;
+}
+
 int sw__sched_read(pid_t pid, uint64_t *run_ns, uint64_t *wait_ns)
 {
 	char path[64], buf[128];

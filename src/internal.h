@@ -41,8 +41,10 @@ struct sw_stub {
 	/* in-flight queue, in resume order (so in deadline order) */
 	struct sw_stub *q_prev, *q_next;
 	bool queued;
-	bool stamped;            /* first_read_ns is set                     */
-	uint64_t first_read_ns;  /* clock at the first timer read after resume */
+	uint64_t first_read_ns;  /* clock at the first timer read after resume
+	                            (set with the watchdog's stamp)          */
+	uint64_t late_first_ns;  /* how late that read was                   */
+	uint64_t dropped_base;   /* the loop's dropped periods at that read  */
 	bool sampled;            /* a whole tick silent: baseline looked for  */
 	bool smp_ok;             /* ... and read                              */
 	uint64_t smp_ns, smp_run_ns, smp_wait_ns; /* clock, schedstat then    */
@@ -58,7 +60,10 @@ struct sw_stub {
 	/* a completion not yet delivered */
 	bool pending;
 	bool waited;             /* target of a running sw_stub_wait()       */
-	bool reaped;             /* the child is gone (waitid done)          */
+	bool reaped;             /* its death is collected (status known)    */
+	bool held;               /* ... but a tracer holds its zombie: reap it
+	                            once the tracer lets go                  */
+	struct sw_stub *g_next;  /* on the loop's graves (freed, held)       */
 	bool delivered_end;      /* its EXIT/KILL was delivered              */
 	struct sw_event ev;
 	struct sw_stub *d_next;  /* on the loop's callback list              */
@@ -118,6 +123,16 @@ struct sw_loop {
 	uint64_t pending_ticks;       /* timer reads not yet told to tick_cb */
 	bool tick_owed;               /* a read a wait could not return      */
 	uint64_t harvest_ns;          /* next non-blocking look (fast path)  */
+
+	/* The timer's grid: expirations at next_exp_ns + j * period_ns.  Each
+	 * read is late by the time since the oldest expiration it takes. */
+	uint64_t next_exp_ns;         /* the oldest expiration not yet read  */
+	uint64_t last_read_ns;        /* the last read (or the arming)       */
+	uint64_t cur_oldest_ns;       /* the oldest expiration of that read  */
+	struct sw_loop_stats stats;   /* sw_loop_get_stats()                 */
+
+	struct sw_stub *graves;       /* freed stubs whose zombie a tracer
+	                                 holds: reaped when it lets go      */
 };
 
 static inline bool sw_loop_forked(const struct sw_loop *loop)
@@ -140,11 +155,19 @@ int sw__stub_start(struct sw_loop *loop, struct sw_stub *s);
 
 /* diag.c: fill the /proc part of a kill report (before SIGKILL). */
 void sw__diag_read(pid_t pid, struct sw_kill_info *info);
+/* A zombie's wait status from /proc/PID/stat (exit_code); -1 if n/a. */
+int sw__stat_exit(pid_t pid, int *ret_code);
 /* /proc/PID/schedstat: ns on a CPU and ns waiting on a run queue. */
 int sw__sched_read(pid_t pid, uint64_t *run_ns, uint64_t *wait_ns);
 
 /* stub.c */
-int sw__reap(struct sw_stub *s, bool block);
+int sw__reap(struct sw_stub *s);
+void sw__stop(struct sw_stub *s);
+void sw__free_stub_mem(struct sw_stub *s, bool forked);
 uint64_t sw__now_ns(void);
+
+/* loop.c */
+void sw__bury(struct sw_loop *loop, struct sw_stub *s);
+void sw__reap_graves(struct sw_loop *loop);
 
 #endif

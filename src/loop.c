@@ -18,6 +18,8 @@
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
+#include <poll.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,7 +43,6 @@ static void queue_push(struct sw_loop *loop, struct sw_stub *s)
 		loop->q_head = s;
 	loop->q_tail = s;
 	s->queued = true;
-	s->stamped = false;
 	loop->n_in_flight++;
 }
 
@@ -137,6 +138,9 @@ static void ann_push(struct sw_loop *loop, struct sw_stub *s)
 static int timer_set(struct sw_loop *loop, bool on)
 {
 	struct itimerspec its = { 0 };
+	/* Before the arming: the grid it starts is at or after this, so the
+	 * lateness measured against it is never less than the real one. */
+	uint64_t now = on ? sw__now_ns() : 0;
 
 	if (on) {
 		its.it_interval.tv_sec = loop->period_ns / 1000000000ull;
@@ -146,6 +150,10 @@ static int timer_set(struct sw_loop *loop, bool on)
 	if (timerfd_settime(loop->tfd, 0, &its, NULL) < 0)
 		return -errno;
 	loop->armed = on;
+	if (on) {
+		loop->next_exp_ns = now + loop->period_ns;
+		loop->last_read_ns = now;
+	}
 	return 0;
 }
 
@@ -200,18 +208,28 @@ static void send_kill(struct sw_loop *loop, struct sw_stub *s,
 {
 	struct sw_kill_info *k = &s->ev.kill;
 	bool stalled = s->queued;
-	uint64_t now = reason == SW_KILL_STALL ? sw__now_ns() : 0;
+	uint64_t now = sw__now_ns();
 
 	memset(k, 0, sizeof(*k));
 	k->reason = reason;
 	k->pid = s->pid;
 	k->bad_state = bad_state;
-	if (reason == SW_KILL_STALL && s->stamped)
+	k->killed_at_ns = now;
+	if (reason == SW_KILL_STALL && sw_wd_stamped(&s->wd)) {
 		k->silent_ns = now > s->first_read_ns ? now - s->first_read_ns
 						      : 0;
+		/* The bound of watchdog.h: the first read's lateness, this
+		 * read's (to the SIGKILL), and the periods reads dropped. */
+		k->monitor_late_ns =
+			s->late_first_ns +
+			(now > loop->cur_oldest_ns ? now - loop->cur_oldest_ns
+						   : 0) +
+			(loop->wd.dropped - s->dropped_base) * loop->period_ns;
+		k->starved_ns = s->wd.credit * loop->period_ns;
+	}
 	if (reason == SW_KILL_STALL && stalled)
-		k->stall_ticks = (uint32_t)(sw_wd_counted(&loop->wd, &s->wd) /
-					    loop->timer_div);
+		k->stall_ticks = (uint32_t)((sw_wd_counted(&loop->wd, &s->wd) -
+					     s->wd.credit) / loop->timer_div);
 	if (reason == SW_KILL_STALL && s->sampled && s->smp_ok) {
 		uint64_t run, wait;
 
@@ -365,32 +383,65 @@ static int stolen_status(int pidfd)
 	return -1;
 }
 
-/* Reap a dead (or, with block, a dying) stub.  Returns 1 when reaped (or
- * found reaped by someone else), 0 if it is still alive (non-blocking), or
- * -errno. */
-int sw__reap(struct sw_stub *s, bool block)
+/*
+ * The status of a zombie that a tracer holds: its real parent (us) cannot
+ * reap it until the tracer waits for it or goes away, but it is dead.
+ * /proc/PID/stat's exit_code is the status the wait would give; the pid
+ * cannot have been reused while PIDFD_GET_INFO finds no exit yet (a reaped
+ * stub's exit is recorded there, on Linux 6.15 and later).
+ */
+static int held_status(struct sw_stub *s)
 {
+	int code, r;
+
+	r = sw__stat_exit(s->pid, &code);
+	if (stolen_status(s->pidfd) != -1)
+		return stolen_status(s->pidfd); /* reaped meanwhile */
+	return r == 0 ? code : -1;
+}
+
+/* Collect the stub's death without blocking.  Returns 1 when it is dead and
+ * its status known: reaped, found reaped by someone else, or a zombie that a
+ * tracer holds (s->held: reaped later, sw__reap_graves()); 0 if it is still
+ * alive; or -errno. */
+int sw__reap(struct sw_stub *s)
+{
+	struct pollfd p = { .fd = s->pidfd, .events = POLLIN };
 	siginfo_t si;
 
-	if (s->reaped)
+	if (s->reaped && !s->held)
 		return 1;
 	for (;;) {
 		memset(&si, 0, sizeof(si));
 		if (waitid((idtype_t)P_PIDFD, (id_t)s->pidfd, &si,
-			   WEXITED | __WALL | (block ? 0 : WNOHANG)) == 0)
+			   WEXITED | __WALL | WNOHANG) == 0)
 			break;
 		if (errno == ECHILD) {
-			s->ev.status = stolen_status(s->pidfd);
+			if (!s->reaped)
+				s->ev.status = stolen_status(s->pidfd);
 			s->reaped = true;
+			s->held = false;
 			return 1;
 		}
 		if (errno != EINTR)
 			return -errno;
 	}
-	if (si.si_pid == 0)
+	if (si.si_pid != 0) {
+		if (!s->reaped)
+			s->ev.status = status_of(&si);
+		s->reaped = true;
+		s->held = false;
+		return 1;
+	}
+	if (s->reaped)
+		return 1; /* still held */
+	/* Nothing to reap: alive, or dead with a tracer holding the zombie.
+	 * A readable pidfd says dead. */
+	if (poll(&p, 1, 0) != 1 || !(p.revents & POLLIN))
 		return 0;
-	s->ev.status = status_of(&si);
+	s->ev.status = held_status(s);
 	s->reaped = true;
+	s->held = true;
 	return 1;
 }
 
@@ -415,7 +466,7 @@ static bool on_death(struct sw_loop *loop, struct sw_stub *s)
 	    __atomic_load_n(&s->page->state, __ATOMIC_ACQUIRE) !=
 		    SW_STATE_IN_CHILD)
 		sw__on_report(loop, s);
-	if (sw__reap(s, false) <= 0)
+	if (sw__reap(s) <= 0)
 		return false;
 	/* Both fds leave the epoll set now: the pidfd stays readable and the
 	 * eventfd may still be held by the stub's own children. */
@@ -439,11 +490,15 @@ static void unmute(struct sw_loop *loop, struct sw_stub *s)
 	struct epoll_event e = { .events = EPOLLIN | EPOLLET,
 				 .data.u64 = (uintptr_t)s | SW_TAG_REPORT };
 	uint64_t count;
+	struct iovec iov = { .iov_base = &count, .iov_len = sizeof(count) };
 
 	mute_remove(loop, s);
 	s->noise = 0;
-	if (read(s->report_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-		return;
+	/* The stub shares the eventfd's open file description and may have
+	 * cleared its O_NONBLOCK and drained it: only RWF_NOWAIT makes this
+	 * read non-blocking whatever the file's flags.  Where the kernel
+	 * refuses it, the count stays: one stale event, seen as noise. */
+	preadv2(s->report_fd, &iov, 1, -1, RWF_NOWAIT);
 	if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, s->report_fd, &e) < 0)
 		return;
 	if (__atomic_load_n(&s->page->state, __ATOMIC_ACQUIRE) !=
@@ -451,22 +506,56 @@ static void unmute(struct sw_loop *loop, struct sw_stub *s)
 		sw__on_report(loop, s);
 }
 
+/*
+ * A stub was runnable but got no CPU: that is not silence by choice.  Before
+ * a stall kill, credit it with its run-queue wait since the baseline (taken
+ * after a whole tick of silence), in whole timer periods, at most N ticks per
+ * resume (watchdog.h).  Returns true if its deadline moved.
+ */
+static bool credit_starvation(struct sw_loop *loop, struct sw_stub *s)
+{
+	uint64_t run, wait, periods;
+
+	if (!s->sampled || !s->smp_ok ||
+	    s->wd.credit >= loop->wd.credit_max ||
+	    sw__sched_read(s->pid, &run, &wait) < 0 || wait < s->smp_wait_ns)
+		return false;
+	periods = (wait - s->smp_wait_ns) / loop->period_ns;
+	if (periods <= s->wd.credit)
+		return false;
+	return sw_wd_credit(&loop->wd, &s->wd, periods - s->wd.credit) > 0;
+}
+
 static void on_timer(struct sw_loop *loop, bool *ticked)
 {
-	uint64_t expirations, now;
-	struct sw_stub *s;
+	uint64_t expirations, now, late, oldest;
+	struct sw_stub *s, *next;
 
 	if (read(loop->tfd, &expirations, sizeof(expirations)) !=
-	    sizeof(expirations))
+	    sizeof(expirations) || expirations == 0)
 		return; /* nothing to read: disarmed meanwhile */
-	sw_wd_tick(&loop->wd); /* one read, one tick, whatever the count */
+	now = sw__now_ns();
+	oldest = loop->next_exp_ns;
+	late = now > oldest ? now - oldest : 0;
+	loop->next_exp_ns = oldest + expirations * loop->period_ns;
+	loop->cur_oldest_ns = oldest;
+	loop->stats.timer_reads++;
+	loop->stats.timer_periods += sw_wd_tick(&loop->wd, expirations);
+	if (late > loop->stats.max_late_ns)
+		loop->stats.max_late_ns = late;
+	if (now - loop->last_read_ns > loop->stats.max_gap_ns)
+		loop->stats.max_gap_ns = now - loop->last_read_ns;
+	loop->last_read_ns = now;
 	*ticked = true;
 	loop->pending_ticks++;
 
-	now = sw__now_ns();
-	for (s = loop->q_tail; s && !s->stamped; s = s->q_prev) {
+	/* The first read since their resume: their silence counts from here
+	 * (the queue is in resume order, so they are at its tail). */
+	for (s = loop->q_tail; s && !sw_wd_stamped(&s->wd); s = s->q_prev) {
+		sw_wd_stamp(&loop->wd, &s->wd);
 		s->first_read_ns = now;
-		s->stamped = true;
+		s->late_first_ns = late;
+		s->dropped_base = loop->wd.dropped;
 	}
 	/* A whole tick of silence: take a baseline of the stub's scheduling,
 	 * for the kill diagnostics.  The queue is in resume order, so those
@@ -484,16 +573,25 @@ static void on_timer(struct sw_loop *loop, bool *ticked)
 	/* Muted stubs first: a report made while muted is not a stall. */
 	while ((s = loop->muted))
 		unmute(loop, s);
-	while ((s = loop->q_head) && sw_wd_expired(&loop->wd, &s->wd)) {
+	/* Those past the limit are a prefix of the queue; starvation credit
+	 * may keep some of them alive a while, so look past those. */
+	for (s = loop->q_head;
+	     s && sw_wd_counted(&loop->wd, &s->wd) >= loop->wd.limit; s = next) {
+		next = s->q_next;
+		if (!sw_wd_expired(&loop->wd, &s->wd))
+			continue;
 		/* A report that reached the state word but not yet the epoll
 		 * set (its eventfd write still to come) is not a stall. */
 		if (__atomic_load_n(&s->page->state, __ATOMIC_ACQUIRE) !=
 		    SW_STATE_IN_CHILD)
 			sw__on_report(loop, s);
-		else
+		else if (!credit_starvation(loop, s) ||
+			 sw_wd_expired(&loop->wd, &s->wd))
 			act(loop, s,
 			    sw_wd_step(&loop->wd, &s->wd, SW_WD_EV_EXPIRE), 0);
 	}
+	if (loop->graves)
+		sw__reap_graves(loop);
 
 	if (loop->n_in_flight == 0 && loop->armed)
 		timer_set(loop, false);
@@ -537,6 +635,12 @@ static int loop_poll(struct sw_loop *loop, int timeout, bool *ticked)
 				  (struct sw_stub *)(uintptr_t)(d & ~(uint64_t)SW_TAG_MASK),
 				  evs[i].events);
 	}
+	/* A full batch may have left the timer behind other ready fds: read
+	 * it by the clock, so that a monitor kept busy by its stubs still
+	 * takes it once a period. */
+	if (!timer && n == BATCH && loop->armed &&
+	    sw__now_ns() >= loop->next_exp_ns)
+		timer = true;
 	if (timer)
 		on_timer(loop, ticked);
 	return n;
@@ -646,6 +750,31 @@ static int run_ticks(struct sw_loop *loop, int *count)
 	int r = run_tick_callback(loop), e = run_callbacks(loop, count);
 
 	return r ? r : e;
+}
+
+/* ---- graves: freed stubs whose zombie a tracer holds ---------------------- */
+
+/* Keep a freed stub's pidfd until its zombie can be reaped. */
+void sw__bury(struct sw_loop *loop, struct sw_stub *s)
+{
+	s->g_next = loop->graves;
+	loop->graves = s;
+}
+
+/* Reap those whose tracer has let go; never blocks. */
+void sw__reap_graves(struct sw_loop *loop)
+{
+	struct sw_stub **pp = &loop->graves, *s;
+
+	while ((s = *pp)) {
+		if (sw__reap(s) != 1 || s->held) {
+			pp = &s->g_next;
+			continue;
+		}
+		*pp = s->g_next;
+		close(s->pidfd);
+		free(s);
+	}
 }
 
 /* ---- public: loop -------------------------------------------------------- */
@@ -762,6 +891,16 @@ SW_EXPORT struct sw_loop *sw_loop_free(struct sw_loop *loop)
 		if (sw_stub_free(s))
 			sw__loop_remove_stub(loop, s); /* cannot happen; be safe */
 	}
+	/* A zombie a tracer still holds stays one until the monitor exits:
+	 * waiting for the tracer could take for ever. */
+	sw__reap_graves(loop);
+	while (loop->graves) {
+		struct sw_stub *s = loop->graves;
+
+		loop->graves = s->g_next;
+		close(s->pidfd);
+		free(s);
+	}
 	if (loop->tfd >= 0)
 		close(loop->tfd);
 	if (loop->kickfd >= 0)
@@ -804,6 +943,24 @@ SW_EXPORT int sw_loop_count_stubs(const struct sw_loop *loop)
 SW_EXPORT int sw_loop_count_in_flight(const struct sw_loop *loop)
 {
 	return loop ? loop->n_in_flight : -EINVAL;
+}
+
+SW_EXPORT int sw_loop_get_stats(struct sw_loop *loop,
+				struct sw_loop_stats *ret_stats, int reset)
+{
+	size_t size;
+
+	if (!loop || !ret_stats ||
+	    ret_stats->size < offsetof(struct sw_loop_stats, max_gap_ns) +
+				      sizeof(ret_stats->max_gap_ns))
+		return -EINVAL;
+	size = ret_stats->size < sizeof(loop->stats) ? ret_stats->size
+						     : sizeof(loop->stats);
+	memcpy(ret_stats, &loop->stats, size);
+	ret_stats->size = size;
+	if (reset)
+		memset(&loop->stats, 0, sizeof(loop->stats));
+	return 0;
 }
 
 SW_EXPORT int sw_loop_set_tick_callback(struct sw_loop *loop, sw_tick_fn fn,

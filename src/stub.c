@@ -7,12 +7,14 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <linux/sched.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -133,6 +135,60 @@ static CHILD_NOSAN void close_from(unsigned lo, unsigned keep)
 }
 
 /*
+ * SW_SPAWN_KEEP_FDS in fn mode: close every close-on-exec fd but `keep`, as
+ * an exec would.  Every fd of the library is close-on-exec, so no loop's
+ * epoll, timer or kick fd and no other stub's page, eventfd or pidfd
+ * survives; the caller's fds that are not close-on-exec do.
+ */
+struct child_dirent64 {
+	uint64_t d_ino;
+	int64_t d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+
+static CHILD_NOSAN void close_if_cloexec(long fd, long keep)
+{
+	if (fd != keep && sys(SYS_fcntl, fd, F_GETFD, 0, 0, 0) > 0)
+		sys(SYS_close, fd, 0, 0, 0, 0); /* FD_CLOEXEC is its only flag */
+}
+
+static CHILD_NOSAN void close_cloexec(int keep)
+{
+	char buf[2048] __attribute__((aligned(8)));
+	struct { uint64_t cur, max; } lim;
+	long dir, n, off, fd;
+
+	dir = sys(SYS_openat, AT_FDCWD, (long)"/proc/self/fd",
+		  O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0);
+	if (dir < 0) {
+		/* No /proc: every fd up to the limit. */
+		if (sys(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, (long)&lim, 0) < 0 ||
+		    lim.cur > (1u << 20))
+			lim.cur = 1u << 20;
+		for (fd = 0; fd < (long)lim.cur; fd++)
+			close_if_cloexec(fd, keep);
+		return;
+	}
+	while ((n = sys(SYS_getdents64, dir, (long)buf, sizeof(buf), 0, 0)) > 0) {
+		for (off = 0; off < n;) {
+			struct child_dirent64 *d = (void *)(buf + off);
+			const char *c = d->d_name;
+
+			off += d->d_reclen;
+			if (*c < '0' || *c > '9')
+				continue; /* "." and ".." */
+			for (fd = 0; *c >= '0' && *c <= '9'; c++)
+				fd = fd * 10 + (*c - '0');
+			if (fd != dir)
+				close_if_cloexec(fd, keep);
+		}
+	}
+	sys(SYS_close, dir, 0, 0, 0, 0);
+}
+
+/*
  * The child, right after clone3.  Setup errors go back to the parent
  * through errfd; a clean setup closes it (at exec, or before fn).
  */
@@ -169,8 +225,7 @@ child(const struct sw_spawn_opts *o, struct sw_page *page, size_t size,
 				sys(SYS_close, efd, 0, 0, 0, 0);
 			close_from(3, SW_STUB_REPORT_FD); /* memfd, errfd too */
 		} else {
-			sys(SYS_close, memfd, 0, 0, 0, 0);
-			sys(SYS_close, errfd, 0, 0, 0, 0);
+			close_cloexec(efd); /* memfd and errfd too */
 		}
 		child_exit(o->fn(page, o->arg));
 	}
@@ -203,19 +258,55 @@ child(const struct sw_spawn_opts *o, struct sw_page *page, size_t size,
 	child_fail(errfd, r);
 }
 
-/* forked: in a child of the monitor, where the page was never mapped
- * (MADV_DONTFORK), so its address may now hold something else. */
-static void free_stub_mem(struct sw_stub *s, bool forked)
+/* Release all but the pidfd.  forked: in a child of the monitor, where the
+ * page was never mapped (MADV_DONTFORK), so its address may now hold
+ * something else. */
+static void release_stub(struct sw_stub *s, bool forked)
 {
 	if (s->page && !forked)
 		munmap(s->page, s->shm_size);
+	s->page = NULL;
 	if (s->report_fd >= 0)
 		close(s->report_fd);
-	if (s->pidfd >= 0)
-		close(s->pidfd);
+	s->report_fd = -1;
 	if (s->xfd >= 0)
 		close(s->xfd); /* our duplicate of the watched fd */
+	s->xfd = -1;
+}
+
+static void free_stub_mem(struct sw_stub *s, bool forked)
+{
+	release_stub(s, forked);
+	if (s->pidfd >= 0)
+		close(s->pidfd);
 	free(s);
+}
+
+/*
+ * SIGKILL the stub and collect its death.  Blocks only until the kernel has
+ * torn it down (its pidfd turns readable), never on a reap that someone
+ * else controls: a zombie a tracer holds is left s->held.
+ */
+void sw__stop(struct sw_stub *s)
+{
+	struct pollfd p = { .fd = s->pidfd, .events = POLLIN };
+
+	syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
+	while (poll(&p, 1, -1) < 0 && errno == EINTR)
+		;
+	sw__reap(s);
+}
+
+/* Free a stub that is dead or stopped: a zombie a tracer still holds goes
+ * to the loop's graves, to be reaped when the tracer lets go. */
+static void dispose(struct sw_loop *loop, struct sw_stub *s, bool forked)
+{
+	if (s->held && loop && !forked) {
+		release_stub(s, false);
+		sw__bury(loop, s);
+		return;
+	}
+	free_stub_mem(s, forked);
 }
 
 SW_EXPORT int sw_stub_spawn(struct sw_loop *loop,
@@ -236,6 +327,8 @@ SW_EXPORT int sw_stub_spawn(struct sw_loop *loop,
 		return r;
 	if (sw_loop_forked(loop))
 		return -ECHILD;
+	if (loop->graves)
+		sw__reap_graves(loop);
 
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -294,8 +387,7 @@ SW_EXPORT int sw_stub_spawn(struct sw_loop *loop,
 	pipefd[0] = -1;
 	if (n == sizeof(e)) {
 		r = -e;
-		sw__reap(s, true);
-		goto fail;
+		goto fail_kill; /* it exits anyway; the kill changes nothing */
 	}
 	r = sw__loop_add_stub(loop, s);
 	if (r < 0)
@@ -309,8 +401,9 @@ SW_EXPORT int sw_stub_spawn(struct sw_loop *loop,
 	return 0;
 
 fail_kill:
-	syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
-	sw__reap(s, true);
+	sw__stop(s);
+	dispose(loop, s, false);
+	return r;
 fail:
 	if (memfd >= 0)
 		close(memfd);
@@ -336,11 +429,9 @@ SW_EXPORT struct sw_stub *sw_stub_free(struct sw_stub *s)
 	forked = loop ? sw_loop_forked(loop) : getpid() != s->owner;
 	if (loop)
 		sw__loop_remove_stub(loop, s);
-	if (!s->reaped && !forked) {
-		syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
-		sw__reap(s, true);
-	}
-	free_stub_mem(s, forked);
+	if (!forked && (!s->reaped || s->held))
+		sw__stop(s); /* a held zombie: one more look, no signal needed */
+	dispose(loop, s, forked);
 	return NULL;
 }
 

@@ -4,15 +4,25 @@
 void sw_wd_init(struct sw_wd *wd, uint32_t stall_ticks, uint32_t timer_div)
 {
 	wd->reads = 0;
+	wd->periods = 0;
+	wd->dropped = 0;
 	wd->div = timer_div;
-	wd->limit = (uint64_t)stall_ticks * timer_div + 2;
+	wd->limit = (uint64_t)stall_ticks * timer_div + 1;
+	wd->credit_max = (uint64_t)stall_ticks * timer_div;
 }
 
-uint64_t sw_wd_counted(const struct sw_wd *wd, const struct sw_wd_stub *s)
+uint64_t sw_wd_credit(const struct sw_wd *wd, struct sw_wd_stub *s,
+		      uint64_t periods)
 {
-	uint64_t start = s->deadline - wd->limit; /* the read "before" resume */
+	uint64_t room;
 
-	return wd->reads > start + 1 ? wd->reads - start - 1 : 0;
+	if (s->state != SW_WD_RUNNING || s->credit >= wd->credit_max)
+		return 0;
+	room = wd->credit_max - s->credit;
+	if (periods > room)
+		periods = room;
+	s->credit += periods;
+	return periods;
 }
 
 /* Next state and action for each state x event; KEEP keeps the state. */
@@ -72,8 +82,10 @@ enum sw_wd_action sw_wd_step(const struct sw_wd *wd, struct sw_wd_stub *s,
 		return SW_WD_REFUSE;
 	next = table[s->state][ev].next;
 	action = table[s->state][ev].action;
-	if (next == SW_WD_RUNNING)
-		s->deadline = wd->reads + wd->limit;
+	if (next == SW_WD_RUNNING) {
+		s->base = SW_WD_UNSTAMPED;
+		s->credit = 0;
+	}
 	if (next != KEEP)
 		s->state = next;
 	return action;

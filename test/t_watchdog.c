@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The pure watchdog state machine (src/watchdog.c, compiled in): every cell
- * of the state x event table, the discounted first read, one tick per read,
- * report-wins, and a simulation of the loop driving it with a virtual timer,
- * checking the kill-time bounds the header promises.
+ * of the state x event table, the discounted first read, elapsed periods
+ * counted per read and capped at one tick, report-wins, starvation credit,
+ * and a simulation of the loop driving it with a virtual timer, checking
+ * the kill-time bounds the header promises: never before N*T, and by
+ * (N*k + 2)*P plus the lateness of the first and the killing read, the
+ * periods dropped by the cap and the credit.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -18,6 +21,18 @@ static void wd_setup(struct sw_wd *wd, struct sw_wd_stub *s)
 {
 	sw_wd_init(wd, N, K);
 	memset(s, 0, sizeof(*s));
+}
+
+/* One timer read with `exp` expirations, then the stamp the loop gives the
+ * stubs resumed since the last read (NULL: none). */
+static void tick(struct sw_wd *wd, uint64_t exp, struct sw_wd_stub *a,
+		 struct sw_wd_stub *b)
+{
+	sw_wd_tick(wd, exp);
+	if (a)
+		sw_wd_stamp(wd, a);
+	if (b)
+		sw_wd_stamp(wd, b);
 }
 
 /* ---- the table --------------------------------------------------------- */
@@ -84,8 +99,10 @@ static void case_table(intptr_t unused)
 
 			wd_setup(&wd, &s);
 			wd.reads = 1000;
+			wd.periods = 5000;
 			s.state = (uint8_t)st;
-			s.deadline = 424242;
+			s.base = 424242;
+			s.credit = 3;
 			a = sw_wd_step(&wd, &s, (enum sw_wd_event)ev);
 			t_assert_msg(a == expect[st][ev].action,
 				     "state %u event %u: action %d, expected %d",
@@ -93,12 +110,14 @@ static void case_table(intptr_t unused)
 			t_assert_msg(s.state == (next == SAME ? st : next),
 				     "state %u event %u: next %u, expected %u",
 				     st, ev, s.state, next == SAME ? st : next);
-			if (next == SW_WD_RUNNING)
-				t_assert_eq(s.deadline, wd.reads + wd.limit);
-			else
-				t_assert_msg(s.deadline == 424242,
+			if (next == SW_WD_RUNNING) {
+				t_assert(!sw_wd_stamped(&s));
+				t_assert_eq(s.credit, 0);
+			} else {
+				t_assert_msg(s.base == 424242 && s.credit == 3,
 					     "state %u event %u moved the deadline",
 					     st, ev);
+			}
 		}
 	}
 
@@ -108,11 +127,11 @@ static void case_table(intptr_t unused)
 	t_assert_eq(sw_wd_step(&wd, &s, SW_WD_EV_RESUME), SW_WD_REFUSE);
 	t_assert_eq(s.state, SW_WD_NSTATES);
 	s.state = SW_WD_RUNNING;
-	s.deadline = 7;
+	s.base = 7;
 	t_assert_eq(sw_wd_step(&wd, &s, SW_WD_NEVENTS), SW_WD_REFUSE);
 	t_assert_eq(sw_wd_step(&wd, &s, (enum sw_wd_event)-1), SW_WD_REFUSE);
 	t_assert_eq(s.state, SW_WD_RUNNING);
-	t_assert_eq(s.deadline, 7);
+	t_assert_eq(s.base, 7);
 }
 
 /* ---- the counting rules ------------------------------------------------ */
@@ -123,13 +142,16 @@ static void case_init(intptr_t unused)
 
 	sw_wd_init(&wd, 5, 2);
 	t_assert_eq(wd.reads, 0);
+	t_assert_eq(wd.periods, 0);
+	t_assert_eq(wd.dropped, 0);
 	t_assert_eq(wd.div, 2);
-	t_assert_eq(wd.limit, 5 * 2 + 2);
+	t_assert_eq(wd.limit, 5 * 2 + 1);
+	t_assert_eq(wd.credit_max, 5 * 2);
 	sw_wd_init(&wd, 1, 2);
-	t_assert_eq(wd.limit, 4);
+	t_assert_eq(wd.limit, 3);
 	/* the largest configuration must not overflow */
 	sw_wd_init(&wd, SW_STALL_TICKS_MAX, SW_TIMER_DIV_MAX);
-	t_assert(wd.limit == (uint64_t)SW_STALL_TICKS_MAX * SW_TIMER_DIV_MAX + 2);
+	t_assert(wd.limit == (uint64_t)SW_STALL_TICKS_MAX * SW_TIMER_DIV_MAX + 1);
 }
 
 /* Ticks until the kill, from a resume at wd.reads = start. */
@@ -141,10 +163,11 @@ static uint64_t reads_to_kill(uint32_t n, uint32_t k, uint64_t start)
 
 	sw_wd_init(&wd, n, k);
 	wd.reads = start;
+	wd.periods = 3 * start;
 	t_assert_eq(sw_wd_step(&wd, &s, SW_WD_EV_RESUME), SW_WD_NONE);
 	t_assert_eq(sw_wd_counted(&wd, &s), 0);
 	while (!sw_wd_expired(&wd, &s)) {
-		sw_wd_tick(&wd);
+		tick(&wd, 1, &s, NULL);
 		reads++;
 		/* the discounted first read counts nothing */
 		t_assert_eq(sw_wd_counted(&wd, &s), reads - 1);
@@ -173,23 +196,79 @@ static void case_first_read_discounted(intptr_t unused)
 		}
 }
 
-/* A read counts once whatever its expiration count: the API takes no count,
- * and a read holding many expirations is one sw_wd_tick(). */
-static void case_one_tick_per_read(intptr_t unused)
+/* A read counts its expirations, at most k of them: a late read counts
+ * every period it found, a frozen monitor's read one tick. */
+static void case_periods_per_read(intptr_t unused)
+{
+	struct sw_wd wd;
+	struct sw_wd_stub s = { 0 };
+
+	sw_wd_init(&wd, 5, 8);
+	sw_wd_step(&wd, &s, SW_WD_EV_RESUME);
+	/* the first read after the resume: 1000 expirations, none count */
+	t_assert_eq(sw_wd_tick(&wd, 1000), 8);
+	sw_wd_stamp(&wd, &s);
+	t_assert_eq(wd.reads, 1);
+	t_assert_eq(wd.periods, 8);
+	t_assert_eq(wd.dropped, 992);
+	t_assert_eq(sw_wd_counted(&wd, &s), 0);
+	/* a stamp is once per resume */
+	tick(&wd, 3, &s, NULL);
+	t_assert_eq(sw_wd_counted(&wd, &s), 3); /* a late read: 3 periods */
+	tick(&wd, 1000, &s, NULL);            /* frozen: one tick, no more */
+	t_assert_eq(sw_wd_counted(&wd, &s), 3 + 8);
+	t_assert(!sw_wd_expired(&wd, &s));
+	/* 5 * 8 + 1 counted periods kill, however they come */
+	tick(&wd, 8, &s, NULL);
+	tick(&wd, 8, &s, NULL);
+	tick(&wd, 8, &s, NULL);
+	t_assert_eq(sw_wd_counted(&wd, &s), 35);
+	tick(&wd, 5, &s, NULL);
+	t_assert(!sw_wd_expired(&wd, &s));
+	tick(&wd, 1, &s, NULL);
+	t_assert_eq(sw_wd_counted(&wd, &s), 41);
+	t_assert(sw_wd_expired(&wd, &s));
+	/* an unstamped stub (no read since its resume) never expires */
+	sw_wd_step(&wd, &s, SW_WD_EV_REPORT);
+	sw_wd_step(&wd, &s, SW_WD_EV_RESUME);
+	sw_wd_tick(&wd, 100);
+	t_assert(!sw_wd_expired(&wd, &s));
+	t_assert_eq(sw_wd_counted(&wd, &s), 0);
+}
+
+/* Starvation credit moves the deadline, by at most N*k periods a resume. */
+static void case_credit(intptr_t unused)
 {
 	struct sw_wd wd;
 	struct sw_wd_stub s;
-	uint64_t before;
+	unsigned i;
 
 	wd_setup(&wd, &s);
+	t_assert_eq(sw_wd_credit(&wd, &s, 3), 0); /* idle: none */
 	sw_wd_step(&wd, &s, SW_WD_EV_RESUME);
-	before = wd.reads;
-	sw_wd_tick(&wd); /* say 1000 expirations: the monitor was stopped */
-	t_assert_eq(wd.reads, before + 1);
+	for (i = 0; i < N * K + 2; i++)
+		tick(&wd, 1, &s, NULL);
+	t_assert(sw_wd_expired(&wd, &s));
+	t_assert_eq(sw_wd_credit(&wd, &s, 3), 3);
 	t_assert(!sw_wd_expired(&wd, &s));
-	t_assert_eq(sw_wd_counted(&wd, &s), 0);
-	sw_wd_tick(&wd);
-	t_assert_eq(sw_wd_counted(&wd, &s), 1);
+	t_assert_eq(sw_wd_credit(&wd, &s, 1000), N * K - 3); /* capped */
+	t_assert_eq(sw_wd_credit(&wd, &s, 1), 0);
+	for (i = 0; i < N * K - 1; i++) {
+		tick(&wd, 1, &s, NULL);
+		t_assert(!sw_wd_expired(&wd, &s));
+	}
+	tick(&wd, 1, &s, NULL);
+	t_assert(sw_wd_expired(&wd, &s));
+	t_assert_eq(sw_wd_step(&wd, &s, SW_WD_EV_EXPIRE), SW_WD_KILL_STALL);
+	t_assert_eq(sw_wd_credit(&wd, &s, 1), 0); /* killing: none */
+	/* a new resume starts with no credit */
+	t_assert_eq(sw_wd_step(&wd, &s, SW_WD_EV_DEATH), SW_WD_DONE_KILL);
+	wd_setup(&wd, &s);
+	sw_wd_step(&wd, &s, SW_WD_EV_RESUME);
+	t_assert_eq(sw_wd_credit(&wd, &s, 2), 2);
+	sw_wd_step(&wd, &s, SW_WD_EV_REPORT);
+	sw_wd_step(&wd, &s, SW_WD_EV_RESUME);
+	t_assert_eq(s.credit, 0);
 }
 
 static void case_report_wins(intptr_t unused)
@@ -201,7 +280,7 @@ static void case_report_wins(intptr_t unused)
 	wd_setup(&wd, &s);
 	sw_wd_step(&wd, &s, SW_WD_EV_RESUME);
 	for (i = 0; i < N * K + 2; i++)
-		sw_wd_tick(&wd);
+		tick(&wd, 1, &s, NULL);
 	t_assert(sw_wd_expired(&wd, &s));
 	/* the report, ready in the same epoll_wait, is handled first */
 	t_assert_eq(sw_wd_step(&wd, &s, SW_WD_EV_REPORT), SW_WD_DONE_REPORT);
@@ -222,7 +301,7 @@ static void case_resume_restarts(intptr_t unused)
 	for (round = 0; round < 50; round++) {
 		t_assert_eq(sw_wd_step(&wd, &s, SW_WD_EV_RESUME), SW_WD_NONE);
 		for (i = 0; i < N * K + 1; i++) {
-			sw_wd_tick(&wd);
+			tick(&wd, 1, &s, NULL);
 			t_assert(!sw_wd_expired(&wd, &s));
 		}
 		t_assert_eq(sw_wd_step(&wd, &s, SW_WD_EV_REPORT),
@@ -231,10 +310,10 @@ static void case_resume_restarts(intptr_t unused)
 	/* a resume refused while running does not restart the count */
 	t_assert_eq(sw_wd_step(&wd, &s, SW_WD_EV_RESUME), SW_WD_NONE);
 	for (i = 0; i < N * K + 1; i++) {
-		sw_wd_tick(&wd);
+		tick(&wd, 1, &s, NULL);
 		t_assert_eq(sw_wd_step(&wd, &s, SW_WD_EV_RESUME), SW_WD_REFUSE);
 	}
-	sw_wd_tick(&wd);
+	tick(&wd, 1, &s, NULL);
 	t_assert(sw_wd_expired(&wd, &s));
 }
 
@@ -252,7 +331,7 @@ static void case_noise_not_progress(intptr_t unused)
 		for (j = 0; j < 1000; j++)
 			t_assert_eq(sw_wd_step(&wd, &s, SW_WD_EV_NOISE),
 				    SW_WD_NONE);
-		sw_wd_tick(&wd);
+		tick(&wd, 1, &s, NULL);
 	}
 	t_assert(sw_wd_expired(&wd, &s));
 	t_assert_eq(sw_wd_step(&wd, &s, SW_WD_EV_EXPIRE), SW_WD_KILL_STALL);
@@ -299,24 +378,24 @@ static void case_stubs_independent(intptr_t unused)
 	sw_wd_init(&wd, N, K);
 	sw_wd_step(&wd, &a, SW_WD_EV_RESUME); /* at read 0: killed at read 12 */
 	for (i = 0; i < 4; i++)
-		sw_wd_tick(&wd);
+		tick(&wd, 1, &a, NULL);
 	sw_wd_step(&wd, &b, SW_WD_EV_RESUME); /* at read 4: killed at read 16 */
 	while (wd.reads < N * K + 1) {
-		sw_wd_tick(&wd);
+		tick(&wd, 1, &a, &b);
 		t_assert(!sw_wd_expired(&wd, &a));
 		t_assert(!sw_wd_expired(&wd, &b));
 	}
-	sw_wd_tick(&wd); /* read 12 */
+	tick(&wd, 1, &a, &b); /* read 12 */
 	t_assert(sw_wd_expired(&wd, &a));
 	t_assert(!sw_wd_expired(&wd, &b));
 	t_assert_eq(sw_wd_counted(&wd, &a), N * K + 1);
 	t_assert_eq(sw_wd_counted(&wd, &b), N * K + 1 - 4);
 	t_assert_eq(sw_wd_step(&wd, &a, SW_WD_EV_EXPIRE), SW_WD_KILL_STALL);
 	while (wd.reads < 4 + N * K + 1) {
-		sw_wd_tick(&wd);
+		tick(&wd, 1, NULL, &b);
 		t_assert(!sw_wd_expired(&wd, &b));
 	}
-	sw_wd_tick(&wd); /* read 16 */
+	tick(&wd, 1, NULL, &b); /* read 16 */
 	t_assert(sw_wd_expired(&wd, &b));
 }
 
@@ -355,6 +434,8 @@ struct sim_stub {
 	uint64_t resume_at; /* IDLE: when the monitor resumes it     */
 	uint64_t report_at; /* RUNNING: when it reports (NEVER: stall) */
 	uint64_t resumed;   /* RUNNING: time of its resume           */
+	uint64_t late_first;   /* lateness of the first read after it  */
+	uint64_t dropped_base; /* wd.dropped at that read              */
 };
 
 struct sim {
@@ -369,7 +450,7 @@ struct sim {
 	unsigned nstubs;
 	struct sim_stub s[MAXSTUBS];
 	/* statistics */
-	uint64_t kills, reports, min_kill, max_kill;
+	uint64_t kills, reports, min_kill, max_kill, credited, capped;
 	uint64_t arming;        /* resumes that armed the timer      */
 	uint64_t ticking;       /* resumes with the timer running    */
 };
@@ -432,8 +513,10 @@ static void sim_report(struct sim *m, struct sim_stub *s)
 
 	t_assert_eq(sw_wd_step(&m->wd, &s->wd, SW_WD_EV_REPORT),
 		    SW_WD_DONE_REPORT);
-	/* prompt reads: a stub silent past (N+1)*T must have been killed */
-	t_assert_msg(m->policy != PROMPT || silence <= (m->n + 1) * m->t,
+	/* prompt reads: a stub silent past (N+1)*T (and its credit) must
+	 * have been killed */
+	t_assert_msg(m->policy != PROMPT ||
+			     silence <= (m->n + 1) * m->t + s->wd.credit * m->p,
 		     "%s N=%u k=%u P=%" PRIu64 ": a stub silent for %" PRIu64
 		     " (%.3f T) was not killed", policy_name[m->policy], m->n,
 		     m->k, m->p, silence, (double)silence / (double)m->t);
@@ -443,24 +526,51 @@ static void sim_report(struct sim *m, struct sim_stub *s)
 
 static void sim_read(struct sim *m)
 {
+	uint64_t exp = 0, oldest = m->next_exp, late;
 	bool running = false;
 	unsigned i;
 
-	/* one read consumes every expiration up to now: one tick */
-	while (m->next_exp <= m->now)
+	/* one read consumes every expiration up to now */
+	while (m->next_exp <= m->now) {
 		m->next_exp += m->p;
-	sw_wd_tick(&m->wd);
+		exp++;
+	}
+	t_assert(exp > 0);
+	late = m->now - oldest;
+	sw_wd_tick(&m->wd, exp);
+	if (exp > m->k)
+		m->capped++;
 	for (i = 0; i < m->nstubs; i++) {
 		struct sim_stub *s = &m->s[i];
-		uint64_t silence, over;
+
+		if (s->wd.state == SW_WD_RUNNING && !sw_wd_stamped(&s->wd)) {
+			sw_wd_stamp(&m->wd, &s->wd);
+			s->late_first = late;
+			s->dropped_base = m->wd.dropped;
+		}
+	}
+	for (i = 0; i < m->nstubs; i++) {
+		struct sim_stub *s = &m->s[i];
+		uint64_t silence, over, bound;
 
 		if (!sw_wd_expired(&m->wd, &s->wd)) {
 			running |= s->wd.state == SW_WD_RUNNING;
 			continue;
 		}
+		/* sometimes the stub was starved: credit moves its deadline */
+		if (rnd() % 4 == 0 &&
+		    sw_wd_credit(&m->wd, &s->wd, rnd_in(1, m->n * m->k)) &&
+		    !sw_wd_expired(&m->wd, &s->wd)) {
+			m->credited++;
+			running = true;
+			continue;
+		}
 		silence = m->now - s->resumed;
-		t_assert_eq(sw_wd_counted(&m->wd, &s->wd),
-			    (uint64_t)m->n * m->k + 1);
+		t_assert(sw_wd_counted(&m->wd, &s->wd) >=
+			 (uint64_t)m->n * m->k + 1 + s->wd.credit);
+		if (m->policy == PROMPT)
+			t_assert_eq(sw_wd_counted(&m->wd, &s->wd),
+				    (uint64_t)m->n * m->k + 1 + s->wd.credit);
 		t_assert_eq(sw_wd_step(&m->wd, &s->wd, SW_WD_EV_EXPIRE),
 			    SW_WD_KILL_STALL);
 		/* never before N*T, whatever the delivery */
@@ -469,18 +579,33 @@ static void sim_read(struct sim *m)
 			     " = %.3f T of silence", policy_name[m->policy],
 			     m->n, m->k, m->p, silence,
 			     (double)silence / (double)m->t);
-		/* and by (N+1)*T when reads are prompt */
+		/* and by (N*k + 2)*P plus the lateness of the first and the
+		 * killing read, the periods the cap dropped and the credit */
+		bound = ((uint64_t)m->n * m->k + 2) * m->p + s->late_first +
+			late + (m->wd.dropped - s->dropped_base) * m->p +
+			s->wd.credit * m->p;
+		t_assert_msg(silence <= bound,
+			     "%s N=%u k=%u P=%" PRIu64 ": killed after %" PRIu64
+			     " = %.3f T, bound %" PRIu64 " (late %" PRIu64
+			     " + %" PRIu64 ", credit %" PRIu64 ")",
+			     policy_name[m->policy], m->n, m->k, m->p, silence,
+			     (double)silence / (double)m->t, bound,
+			     s->late_first, late, s->wd.credit);
+		/* which with prompt reads is (N+1)*T */
 		t_assert_msg(m->policy != PROMPT ||
-				     silence <= (uint64_t)(m->n + 1) * m->t,
+				     silence <= (uint64_t)(m->n + 1) * m->t +
+							s->wd.credit * m->p,
 			     "prompt N=%u k=%u P=%" PRIu64 ": killed only after %"
 			     PRIu64 " = %.3f T", m->n, m->k, m->p, silence,
 			     (double)silence / (double)m->t);
 		/* beyond N*T, in thousandths of T */
-		over = (silence - (uint64_t)m->n * m->t) * 1000 / m->t;
-		if (over < m->min_kill)
-			m->min_kill = over;
-		if (over > m->max_kill)
-			m->max_kill = over;
+		if (!s->wd.credit) {
+			over = (silence - (uint64_t)m->n * m->t) * 1000 / m->t;
+			if (over < m->min_kill)
+				m->min_kill = over;
+			if (over > m->max_kill)
+				m->max_kill = over;
+		}
 		t_assert_eq(sw_wd_step(&m->wd, &s->wd, SW_WD_EV_DEATH),
 			    SW_WD_DONE_KILL);
 		/* a new stub takes its place */
@@ -541,6 +666,7 @@ static void case_simulation(intptr_t unused)
 	uint64_t seed = seed_env ? strtoull(seed_env, NULL, 0) : t_now_ns();
 	uint64_t kills[NPOLICIES] = { 0 }, reports[NPOLICIES] = { 0 };
 	uint64_t arming = 0, ticking = 0, lo = UINT64_MAX, hi = 0;
+	uint64_t credited = 0, capped = 0;
 	unsigned trial, i;
 
 	t_note("seed %" PRIu64 " (set T_SEED to replay)", seed);
@@ -572,6 +698,8 @@ static void case_simulation(intptr_t unused)
 		reports[m.policy] += m.reports;
 		arming += m.arming;
 		ticking += m.ticking;
+		credited += m.credited;
+		capped += m.capped;
 		if (m.policy == PROMPT && m.kills) {
 			if (m.min_kill < lo)
 				lo = m.min_kill;
@@ -590,13 +718,17 @@ static void case_simulation(intptr_t unused)
 	       (double)lo / 1000, (double)hi / 1000);
 	/* both paths exercised: both discount the first read */
 	t_assert(arming > 1000 && ticking > 1000);
+	t_note("%" PRIu64 " credits, %" PRIu64 " reads capped at one tick",
+	       credited, capped);
+	t_assert(credited > 1000 && capped > 1000);
 }
 
 static const struct t_case cases[] = {
 	{ "init", case_init, 0, 0 },
 	{ "table", case_table, 0, 0 },
 	{ "first_read_discounted", case_first_read_discounted, 0, 0 },
-	{ "one_tick_per_read", case_one_tick_per_read, 0, 0 },
+	{ "periods_per_read", case_periods_per_read, 0, 0 },
+	{ "credit", case_credit, 0, 0 },
 	{ "report_wins", case_report_wins, 0, 0 },
 	{ "resume_restarts", case_resume_restarts, 0, 0 },
 	{ "noise_not_progress", case_noise_not_progress, 0, 0 },

@@ -66,6 +66,7 @@ struct swu_mstub {
 	bool alive;
 	uint64_t handshakes;
 	uint64_t last_report_ns; /* abs */
+	uint64_t last_resume_ns; /* abs; right after its last resume        */
 	uint64_t quantum_ns;     /* abs; start of its current quantum       */
 	uint64_t quantum_wait;   /* the vCPU thread's run_delay then        */
 };
@@ -237,9 +238,10 @@ void swu__vcpu_tick(struct swu_vcpu *v, struct swu_mstub *ms, bool in_flight)
 	v->preempt_sent = true;
 }
 
-/* After every resume. */
+/* After every resume: the watchdog counts the stub's silence from here. */
 void swu__vcpu_resumed(struct swu_vcpu *v, struct swu_mstub *ms)
 {
+	STORE(ms->last_resume_ns, swu_now_ns());
 	if (v->preempt_owed) {
 		v->preempt_owed = false;
 		swu__vcpu_tick(v, ms, true);
@@ -269,6 +271,7 @@ static int vcpu_gone(struct swu_vcpu *v, struct swu_mstub *ms,
 	struct swu_machine *m = v->m;
 	struct swu_mevent e = { 0 };
 	uint64_t last = LOAD(ms->last_report_ns);
+	uint64_t resumed = LOAD(ms->last_resume_ns);
 
 	e.type = ev->type == SW_EV_KILL ? SWU_ME_KILL : SWU_ME_EXIT;
 	e.t_ns = now - m->t0;
@@ -278,10 +281,11 @@ static int vcpu_gone(struct swu_vcpu *v, struct swu_mstub *ms,
 	e.prog = ms->prog;
 	e.status = ev->status;
 	if (ev->type == SW_EV_KILL) {
-		uint64_t since = LOAD(ms->quantum_ns) > last
-					 ? LOAD(ms->quantum_ns) : last;
+		uint64_t since = resumed > last ? resumed : last;
 
 		e.kill = ev->kill;
+		e.report_at_ns = last;
+		e.resume_at_ns = resumed;
 		e.detect_ns = now - last;
 		e.silence_ns = now - since;
 		e.monitor_wait_ns = thread_run_delay() - ms->quantum_wait;

@@ -244,12 +244,16 @@ struct swu_mevent {
 	struct swu_prog prog;
 	int status;               /* KILL/EXIT: waitpid()-style status      */
 	struct sw_kill_info kill; /* KILL                                    */
+	uint64_t report_at_ns;    /* KILL: CLOCK_MONOTONIC at the stub's last
+	                             valid report (its hello if none since) */
+	uint64_t resume_at_ns;    /* KILL: CLOCK_MONOTONIC right after its
+	                             last sw_stub_resume() (0: never)        */
 	uint64_t detect_ns;       /* KILL: from the stub's last valid report
 	                             to the kill event (the vCPU's clock)    */
 	uint64_t silence_ns;      /* KILL: from the later of that report and
-	                             the start of its last quantum (its
-	                             resume): what the watchdog bounds to
-	                             N*T .. (N+1)*T, plus the reap            */
+	                             its last resume to the kill event: what
+	                             the watchdog bounds to N*T .. (N+1)*T,
+	                             plus the reap                           */
 	uint64_t monitor_wait_ns; /* KILL: how long the killing vCPU thread
 	                             was runnable but off a CPU since that
 	                             quantum began (schedstat run_delay): a
