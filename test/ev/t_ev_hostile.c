@@ -392,7 +392,8 @@ static int case_traced(void *arg)
 	T_EQ(si.si_pid, 0);
 
 	/* libev goes on, and does not spin on a readable loop fd */
-	roundtrip(evl, w, &we, T_CMD_SLEEP, (uint32_t)(2 * T_TICK_NS / 1000));
+	roundtrip(evl, w, &we, T_CMD_SLEEP, (uint32_t)(T_TICK_NS / 1000));
+	roundtrip(evl, w, &we, T_CMD_SLEEP, (uint32_t)(T_TICK_NS / 1000));
 	assert_no_spin("the wait and a round trip after it", cpu0, t0);
 	tf = t_now_ns();
 	T_ASSERT(sw_stub_free(tr) == NULL, "free");
@@ -401,7 +402,8 @@ static int case_traced(void *arg)
 	T_ASSERT(tf < 50 * MS, "sw_stub_free() took %.1f ms", ms(tf));
 	cpu0 = cpu_ns();
 	t0 = t_now_ns();
-	roundtrip(evl, w, &we, T_CMD_SLEEP, (uint32_t)(2 * T_TICK_NS / 1000));
+	roundtrip(evl, w, &we, T_CMD_SLEEP, (uint32_t)(T_TICK_NS / 1000));
+	roundtrip(evl, w, &we, T_CMD_SLEEP, (uint32_t)(T_TICK_NS / 1000));
 	assert_no_spin("a round trip after the free", cpu0, t0);
 
 	/* the tracer goes: the zombie is the monitor's to reap */
