@@ -24,9 +24,11 @@
  *                 nor other stubs' fds, so it cannot disarm a loop's timer or
  *                 take fds out of its epoll set.
  *
- * Every case runs with fn-mode and exec-mode stubs; "+dispatch" drives the
- * loop from a poll() host with sw_loop_dispatch() instead of the blocking
- * sw_stub_wait().
+ * Every case runs with fn-mode and exec-mode stubs, and with three drivers:
+ * the blocking sw_stub_resume() and sw_stub_wait(), "+run" sw_stub_run()
+ * (whose wait looks at the state word before it sleeps, and tells the stub
+ * the monitor is awake), and "+dispatch" sw_loop_dispatch() from a poll()
+ * host.
  *
  * Timing, with T = 50 ms and N = 4: a stall kill comes no earlier than N*T
  * after t0 (taken just before the resume), and no later than (N+1)*T after
@@ -75,9 +77,14 @@
 /* The state word a scribbling stub leaves: neither IN_KERN nor IN_CHILD. */
 #define H_GARBAGE_STATE 0xa55a5aa5u
 
-/* Case parameters: the spawn mode in bit 0, the driver above. */
-#define H_DISPATCH ((intptr_t)0x100)
+/* Case parameters: the spawn mode in bit 0, the driver above it: the
+ * blocking sw_stub_resume() then sw_stub_wait() by default, sw_stub_run()
+ * (its fast path looks at the state word before it sleeps), or
+ * sw_loop_dispatch() from a poll() host, with callbacks. */
+#define H_RUN      ((intptr_t)0x100)
+#define H_DISPATCH ((intptr_t)0x200)
 #define H_MODE(param) ((param) & 1)
+#define H_DRIVER(param) ((param) & (H_RUN | H_DISPATCH))
 
 static double ms(uint64_t ns)
 {
@@ -389,12 +396,11 @@ static int h_exec_stub(const char *arg)
 
 /* ---- the monitor's drivers ----------------------------------------------- */
 
-/* A stub and how its waits are driven: the blocking sw_stub_wait(), or
- * sw_loop_dispatch() from a poll() host, with a callback. */
+/* A stub and how its round trips are driven (H_RUN, H_DISPATCH or 0). */
 struct h_stub {
 	struct sw_loop *loop;
 	struct sw_stub *s;
-	bool dispatch;
+	intptr_t driver;
 	uint64_t req;       /* echo stubs: the last request */
 	bool done;          /* dispatch: the callback ran   */
 	uint64_t at;
@@ -413,14 +419,14 @@ static int h_on_done(struct sw_stub *s, const struct sw_event *ev, void *ud)
 }
 
 static void h_adopt(struct h_stub *h, struct sw_loop *loop,
-		    struct sw_stub *s, bool dispatch)
+		    struct sw_stub *s, intptr_t param)
 {
 	memset(h, 0, sizeof(*h));
 	h->loop = loop;
 	h->s = s;
-	h->dispatch = dispatch;
+	h->driver = H_DRIVER(param);
 	/* before any wait or dispatch, so no completion can miss it */
-	if (dispatch)
+	if (h->driver == H_DISPATCH)
 		t_assert_rc(sw_stub_set_callback(s, h_on_done, h), 0);
 }
 
@@ -433,7 +439,7 @@ static int h_wait(struct h_stub *h, struct sw_event *ev, uint64_t *t_end)
 	int rc;
 
 	memset(ev, 0, sizeof(*ev));
-	if (!h->dispatch) {
+	if (h->driver != H_DISPATCH) {
 		rc = sw_stub_wait(h->s, ev);
 		*t_end = t_now_ns();
 		return rc;
@@ -458,11 +464,26 @@ static int h_wait(struct h_stub *h, struct sw_event *ev, uint64_t *t_end)
 	return ev->type;
 }
 
-static void h_resume(struct h_stub *h, uint64_t *t0, uint64_t *t1)
+/* Resume the stub and wait for its completion, the driver's way.  *t0 and
+ * *t1: just before and just after the resume (with sw_stub_run(), which
+ * returns only with the completion, both before it); *t_end: when the wait
+ * returned (or the callback ran). */
+static int h_go(struct h_stub *h, struct sw_event *ev, uint64_t *t0,
+		uint64_t *t1, uint64_t *t_end)
 {
+	int rc;
+
 	*t0 = t_now_ns();
+	if (h->driver == H_RUN) {
+		memset(ev, 0, sizeof(*ev));
+		*t1 = *t0;
+		rc = sw_stub_run(h->s, ev);
+		*t_end = t_now_ns();
+		return rc;
+	}
 	t_assert_rc(sw_stub_resume(h->s), 0);
 	*t1 = t_now_ns();
+	return h_wait(h, ev, t_end);
 }
 
 static struct sw_loop *h_loop(void)
@@ -493,7 +514,7 @@ static void h_spawn(struct h_stub *h, struct sw_loop *loop, intptr_t param,
 	if (rc == -ENOSYS)
 		t_skip("no clone3 or pidfd here (an old kernel, or valgrind)");
 	t_assert_rc(rc, 0);
-	h_adopt(h, loop, s, param & H_DISPATCH);
+	h_adopt(h, loop, s, param);
 }
 
 /* Spawn a hostile stub and take its first report. */
@@ -517,8 +538,7 @@ static void h_spawn_echo(struct h_stub *h, struct sw_loop *loop,
 	struct sw_event ev;
 	uint64_t t_end;
 
-	h_adopt(h, loop, t_spawn(loop, H_MODE(param), "echo", 0),
-		param & H_DISPATCH);
+	h_adopt(h, loop, t_spawn(loop, H_MODE(param), "echo", 0), param);
 	t_assert_rc(h_wait(h, &ev, &t_end), SW_EV_REPORT);
 	t_assert_eq(t_pl(h->s)->ack, 1);
 }
@@ -533,8 +553,7 @@ static void h_roundtrip(struct h_stub *h, uint64_t delay_ns)
 
 	p->delay_ns = delay_ns;
 	p->req = ++h->req;
-	h_resume(h, &t0, &t1);
-	rc = h_wait(h, &ev, &t_end);
+	rc = h_go(h, &ev, &t0, &t1, &t_end);
 	if (rc != SW_EV_REPORT)
 		t_note_event(rc, &ev);
 	t_assert_rc(rc, SW_EV_REPORT);
@@ -548,8 +567,7 @@ static void h_stop(struct h_stub *h)
 	uint64_t t0, t1, t_end;
 
 	t_pl(h->s)->req = T_REQ_STOP;
-	h_resume(h, &t0, &t1);
-	t_assert_rc(h_wait(h, &ev, &t_end), SW_EV_EXIT);
+	t_assert_rc(h_go(h, &ev, &t0, &t1, &t_end), SW_EV_EXIT);
 	t_assert(WIFEXITED(ev.status) && WEXITSTATUS(ev.status) == 0);
 	t_assert(sw_stub_free(h->s) == NULL);
 	h->s = NULL;
@@ -616,14 +634,15 @@ struct h_times {
 	uint64_t mon_wait0;  /* this thread's run-queue wait at t0           */
 };
 
-static void h_timed_resume(struct h_stub *h, struct h_times *tm)
+static int h_timed_go(struct h_stub *h, struct h_times *tm,
+		      struct sw_event *ev)
 {
 	memset(tm, 0, sizeof(*tm));
 	tm->pid = sw_stub_pid(h->s);
 	h_stats_reset(h->loop);
 	tm->stub_wait0 = h_sched_wait_ns(tm->pid);
 	tm->mon_wait0 = t_run_delay_ns();
-	h_resume(h, &tm->t0, &tm->t1);
+	return h_go(h, ev, &tm->t0, &tm->t1, &tm->t_end);
 }
 
 /*
@@ -753,8 +772,7 @@ static int h_act_and_time(struct h_stub *h, const char *what, unsigned allowed,
 	struct h_times tm;
 	int rc;
 
-	h_timed_resume(h, &tm);
-	rc = h_wait(h, ev, &tm.t_end);
+	rc = h_timed_go(h, &tm, ev);
 	t_note_event(rc, ev);
 	t_assert_msg(rc > 0 && (allowed & (1u << rc)),
 		     "%s: the wait returned %s", what, t_ev_name(rc));
@@ -1013,7 +1031,7 @@ static void traced(intptr_t param, bool stall)
 	t_assert(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0);
 	h_ptrace_check();
 	loop = h_loop();
-	h_spawn_echo(&witness, loop, (param & H_DISPATCH) | T_FN);
+	h_spawn_echo(&witness, loop, H_DRIVER(param) | T_FN);
 	h_spawn_ready(&h, loop, param, act, 0);
 	p = h_pl_of(sw_stub_page(h.s));
 	pid = sw_stub_pid(h.s);
@@ -1033,9 +1051,8 @@ static void traced(intptr_t param, bool stall)
 	t_assert_eq(h_tracer_of(pid), tracer);
 
 	cpu0 = h_cpu_ns();
-	h_timed_resume(&h, &tm);
+	rc = h_timed_go(&h, &tm, &ev);
 	t0 = tm.t0;
-	rc = h_wait(&h, &ev, &tm.t_end);
 	t_note_event(rc, &ev);
 	if (stall) {
 		t_assert_rc(rc, SW_EV_KILL);
@@ -1293,6 +1310,8 @@ static void case_keep_fds_attack(intptr_t param)
 #define H_CASES(name, fn, timeout)                                          \
 	{ name "/fn", fn, T_FN, timeout },                                  \
 	{ name "/exec", fn, T_EXEC, timeout },                              \
+	{ name "/fn+run", fn, T_FN | H_RUN, timeout },                      \
+	{ name "/exec+run", fn, T_EXEC | H_RUN, timeout },                  \
 	{ name "/fn+dispatch", fn, T_FN | H_DISPATCH, timeout },            \
 	{ name "/exec+dispatch", fn, T_EXEC | H_DISPATCH, timeout }
 
