@@ -865,10 +865,21 @@ static void case_close_report(intptr_t param)
 		h_spawn_ready(&h, loop, param, v[i].act, 0);
 		h_act_and_time(&h, v[i].what, 1u << SW_EV_REPORT, &ev);
 		h_assert_no_stub_err(&h);
-		/* and it goes on: the next resume makes it exit */
-		h_act_and_time(&h, "exit after the deaf report",
-			       1u << SW_EV_EXIT, &ev);
-		t_assert(WIFEXITED(ev.status) && WEXITSTATUS(ev.status) == 0);
+		/* and it goes on: the next resume makes it exit.  (On a
+		 * starved machine an exiting stub has been seen to sit in D
+		 * state past N*T, its death not yet visible: then it is
+		 * rightly killed.) */
+		if (h_act_and_time(&h, "exit after the deaf report",
+				   1u << SW_EV_EXIT | 1u << SW_EV_KILL,
+				   &ev) == SW_EV_KILL)
+			t_assert_msg(ev.kill.reason == SW_KILL_STALL &&
+					     ev.kill.state == 'D',
+				     "killed for %s in state %c, not exiting",
+				     t_reason_name(ev.kill.reason),
+				     ev.kill.state);
+		else
+			t_assert(WIFEXITED(ev.status) &&
+				 WEXITSTATUS(ev.status) == 0);
 		t_assert(sw_stub_free(h.s) == NULL);
 		h_serve_new(loop, param);
 	}
