@@ -326,10 +326,9 @@ static double ms(uint64_t ns)
 }
 
 /*
- * The kill is the SIGKILL when the library stamps it; otherwise the kill
- * event as the vCPU saw it, after the reap.  Both stamps of the event and
- * that end are CLOCK_MONOTONIC.  Without the library's account of its
- * lateness the upper bound gets no slack.
+ * The kill is the SIGKILL, as the library stamps it (CLOCK_MONOTONIC, as
+ * are both stamps of the event); the window is judged from the later of
+ * the stub's last report and its last resume, as the library counts it.
  */
 static void kill_timing(const struct swu_mevent *e, struct kill_timing *t)
 {
@@ -337,15 +336,10 @@ static void kill_timing(const struct swu_mevent *e, struct kill_timing *t)
 							  : e->report_at_ns;
 	uint64_t end = e->report_at_ns + e->detect_ns;
 
-#ifdef SW_KILL_INFO_HAS_LATENESS
 	if (e->kill.killed_at_ns >= from)
 		end = e->kill.killed_at_ns;
 	t->monitor_late_ns = e->kill.monitor_late_ns;
 	t->starved_ns = e->kill.starved_ns;
-#else
-	t->monitor_late_ns = 0;
-	t->starved_ns = 0;
-#endif
 	t->after_report_ns = end - e->report_at_ns;
 	t->after_resume_ns = e->resume_at_ns ? end - e->resume_at_ns
 					     : t->after_report_ns;
