@@ -1327,16 +1327,16 @@ static void case_keep_fds_attack(intptr_t param)
 	{ name "/exec+dispatch", fn, T_EXEC | H_DISPATCH, timeout }
 
 static const struct t_case cases[] = {
-	H_CASES("flood_drain", case_flood_drain, 0),
-	H_CASES("saturate", case_saturate, 0),
-	H_CASES("close_report", case_close_report, 20),
-	H_CASES("scribble", case_scribble, 0),
-	H_CASES("traced_exit", case_traced_exit, 20),
-	H_CASES("traced_kill", case_traced_kill, 20),
-	{ "keep_fds/fn", case_keep_fds, T_FN, 0 },
-	{ "keep_fds/exec", case_keep_fds, T_EXEC, 0 },
-	{ "keep_fds_attack/fn", case_keep_fds_attack, T_FN, 0 },
-	{ "keep_fds_attack/exec", case_keep_fds_attack, T_EXEC, 0 },
+	H_CASES("flood_drain", case_flood_drain, 30),
+	H_CASES("saturate", case_saturate, 30),
+	H_CASES("close_report", case_close_report, 30),
+	H_CASES("scribble", case_scribble, 30),
+	H_CASES("traced_exit", case_traced_exit, 30),
+	H_CASES("traced_kill", case_traced_kill, 30),
+	{ "keep_fds/fn", case_keep_fds, T_FN, 30 },
+	{ "keep_fds/exec", case_keep_fds, T_EXEC, 30 },
+	{ "keep_fds_attack/fn", case_keep_fds_attack, T_FN, 30 },
+	{ "keep_fds_attack/exec", case_keep_fds_attack, T_EXEC, 30 },
 };
 
 int main(int argc, char **argv)
