@@ -619,10 +619,12 @@ static uint64_t h_sched_wait_ns(pid_t pid)
 	return n == 2 ? wait : 0;
 }
 
+#ifdef SW_KILL_INFO_HAS_LATENESS
 static uint64_t h_since(uint64_t now, uint64_t then)
 {
 	return now > then ? now - then : 0;
 }
+#endif
 
 /* A timed resume: the clock around it, and the baselines of what may delay
  * the wait's end without the watchdog breaking its bound. */
