@@ -2021,25 +2021,31 @@ static void report_detect_load(void)
 
 		if (!c->ran || !c->false_kills)
 			continue;
-		/* What stubwatch's kill info said of the stubs it should not
-		 * have killed (a stalled stub killed while warming up comes
+		/* What stubwatch's kill info said of the busy stubs it should
+		 * not have killed (a stalled stub killed while warming up comes
 		 * without it). */
-		tprintf(&human,
-			"stubwatch %s: false kills %d, %d of them busy stubs; "
-			"at those: silence up to %.1f ms, monitor_late up to "
-			"%.1f ms, starved up to %.1f ms; %d were runnable (R) "
-			"and had not run in their stall window\n",
-			dl_cond_names[cond], c->false_kills, c->fk_info,
-			c->fk_silent_max, c->fk_late_max, c->fk_starved_max,
-			c->fk_runnable_idle);
-		tprintf(&md,
-			"\nstubwatch, %s: false kills %d, %d of them busy "
-			"stubs; at those: silence up to %.1f ms, monitor_late up "
-			"to %.1f ms, starved up to %.1f ms; %d were runnable (R) "
-			"and had not run in their stall window.\n",
-			dl_cond_names[cond], c->false_kills, c->fk_info,
-			c->fk_silent_max, c->fk_late_max, c->fk_starved_max,
-			c->fk_runnable_idle);
+		tprintf(&human, "stubwatch %s: false kills %d, of busy stubs %d",
+			dl_cond_names[cond], c->false_kills, c->fk_info);
+		tprintf(&md, "\nstubwatch, %s: false kills %d, of busy stubs %d",
+			dl_cond_names[cond], c->false_kills, c->fk_info);
+		if (c->fk_info) {
+			tprintf(&human,
+				"; at those: silence up to %.1f ms, "
+				"monitor_late up to %.1f ms, starved up to %.1f "
+				"ms; %d were runnable (R) and had not run in "
+				"their stall window",
+				c->fk_silent_max, c->fk_late_max,
+				c->fk_starved_max, c->fk_runnable_idle);
+			tprintf(&md,
+				"; at those: silence up to %.1f ms, "
+				"monitor_late up to %.1f ms, starved up to %.1f "
+				"ms; %d were runnable (R) and had not run in "
+				"their stall window",
+				c->fk_silent_max, c->fk_late_max,
+				c->fk_starved_max, c->fk_runnable_idle);
+		}
+		tprintf(&human, "\n");
+		tprintf(&md, ".\n");
 	}
 
 	for (int cond = 0; cond < DL_NCOND; cond++) {
