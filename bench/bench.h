@@ -36,6 +36,8 @@ enum stub_cmd {
 	CMD_STALL_SPIN = 1,  /* stop reporting; burn CPU                     */
 	CMD_STALL_SLEEP = 2, /* stop reporting; sleep in FUTEX_WAIT forever  */
 	CMD_EXIT = 3,
+	CMD_BUSY = 4,        /* sleep a random busy_min_us + [0, busy_span_us),
+	                        then report                                  */
 };
 
 enum stub_wake {
@@ -47,7 +49,12 @@ struct bench_payload {
 	uint32_t cmd;        /* enum stub_cmd, written before each resume */
 	uint32_t wake;       /* enum stub_wake, fixed after the first report */
 	uint32_t sleep_word; /* CMD_STALL_SLEEP waits on this             */
+	uint32_t busy_min_us;  /* CMD_BUSY                                */
+	uint32_t busy_span_us;
 };
+
+/* detect-load: busy stubs in one loop beside the stalled one. */
+#define DL_BUSY_STUBS 1000
 
 /* One monitor/stub pair of one variant. */
 struct pair {
@@ -80,6 +87,22 @@ int pair_stall(struct pair *p, enum stub_cmd cmd, struct sw_event *ret_ev);
 int wd_thread_start(uint64_t tick_ns, unsigned stall_ticks);
 pid_t wd_thread_tid(void);
 void wd_thread_stop(void);
+/* The helper's longest time from a timer expiration to its read of it. */
+uint64_t wd_thread_max_late(bool reset);
+
+/* thread-wd for stubs opened with pair_open_in() (detect-load): a slot in
+ * the helper's table (pair_close() or pair_wd_release() gives it back),
+ * watched or not; progress is a seq bump per report served. */
+int pair_wd_slot(struct pair *p);
+void pair_wd_release(struct pair *p);
+void pair_wd_watch(struct pair *p, bool on);
+void pair_wd_progress(struct pair *p);
+/* CLOCK_MONOTONIC when the helper sent the stub SIGKILL; 0: it did not. */
+uint64_t pair_wd_killed_at(const struct pair *p);
+/* V_THREAD_WD: resume with cmd (*ret_resumed: the clock right after) and
+ * wait on the futex, as thread_wd's round trip does, until the helper has
+ * killed the stub.  0, or -EPROTO if it reported instead. */
+int pair_stall_wd(struct pair *p, enum stub_cmd cmd, uint64_t *ret_resumed);
 
 /* CPU pinning.  Returns 0 or -errno. */
 int pin_self(int cpu);

@@ -13,6 +13,9 @@
  *             counted by the kernel (perf raw_syscalls:sys_enter);
  *   detect    stall detection: last report -> SIGKILL sent (perf
  *             signal:signal_generate) and -> the wait returning, reaped;
+ *   detect-load  stall-kill lateness past N*T, thread-wd against
+ *             stubwatch: quiet, beside two CPU hogs, and with 1,000 busy
+ *             stubs in the same loop;
  *   scale     1 .. 10,000 stubs in one loop (one active), 1 .. 8 vCPU loops;
  *             memory and fds per stub.
  *
@@ -39,6 +42,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,7 +58,8 @@ enum {
 	PH_SYSCALLS = 1 << 1,
 	PH_DETECT = 1 << 2,
 	PH_SCALE = 1 << 3,
-	PH_ALL = 0xf,
+	PH_DETECT_LOAD = 1 << 4,
+	PH_ALL = 0x1f,
 };
 
 static struct {
@@ -70,6 +75,8 @@ static struct {
 	unsigned phases;
 	int detect_stalls;
 	int detect_defaults;
+	int dl_kills;  /* detect-load: stalls per variant and condition */
+	uint32_t dl_busy_min_us, dl_busy_max_us; /* busy stubs' sleeps */
 	size_t scale_max;
 	size_t scale_n;
 	int scale_reps;
@@ -77,7 +84,10 @@ static struct {
 	int loops_reps;
 	size_t sc_n;
 	char cmdline[512];
-} o = { .variant = -1, .cpu_a = -1, .cpu_b = -1 };
+} o = { .variant = -1, .cpu_a = -1, .cpu_b = -1,
+	/* Busy stubs sleep 2..38 ms: 1,000 of them ask ~50,000 round trips
+	 * a second of one monitor, and each is silent well under N*T. */
+	.dl_busy_min_us = 2000, .dl_busy_max_us = 38000 };
 
 static int ncpus_allowed;
 static int cpus_allowed[CPU_SETSIZE];
@@ -265,6 +275,20 @@ static uint64_t thread_wait_ns(void)
 		wait = 0;
 	fclose(f);
 	return wait;
+}
+
+/* ns this thread has run on a CPU (schedstat's first field). */
+static uint64_t thread_run_ns(void)
+{
+	FILE *f = fopen("/proc/thread-self/schedstat", "re");
+	unsigned long long run = 0;
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu", &run) != 1)
+		run = 0;
+	fclose(f);
+	return run;
 }
 
 /* ns of CPU `cpu` stolen by the hypervisor (/proc/stat's steal column). */
@@ -1301,6 +1325,794 @@ static void report_detect(void)
 		detres[0].clock);
 }
 
+/* ---- stall-kill lateness under load ---------------------------------------- */
+
+/*
+ * How late past N*T does a silent stub die when the machine is quiet, beside
+ * CPU hogs, and when the monitor is busy with 1,000 other stubs?  thread-wd
+ * (a helper thread on its own timerfd) against stubwatch (the loop's own
+ * timer), one stalled stub at a time.  Lateness = the SIGKILL's clock -
+ * (the clock right after the resume returned + N*T).
+ */
+#define DL_TICK_NS      20000000ull /* T */
+#define DL_STALL_TICKS  5u          /* N */
+#define DL_HOGS         2
+#define DL_WARMUP       5           /* round trips before each stall */
+#define DL_RETRIES      5           /* stubs killed before their stall */
+/* thread-wd with busy stubs: the loop only multiplexes their reports; its
+ * own watchdog is off (a period of 125 s), the helper thread is the one. */
+#define DL_MUX_TICK_NS  1000000000000ull
+
+enum { DL_QUIET = 0, DL_HOGGED, DL_BUSY, DL_NCOND };
+static const char *const dl_cond_names[DL_NCOND] = { "quiet", "2 CPU hogs",
+						     "1000 busy" };
+static const char *const dl_cond_keys[DL_NCOND] = { "quiet", "cpu-hogs",
+						    "busy-stubs" };
+enum { DL_TW = 0, DL_SW, DL_NV };
+static const int dl_variant[DL_NV] = { V_THREAD_WD, V_STUBWATCH };
+
+struct dl_kill {
+	double late_ms;       /* killed - (resumed + N*T)                    */
+	double mon_late_ms;   /* stubwatch: sw_kill_info.monitor_late_ns     */
+	double starved_ms;    /* stubwatch: sw_kill_info.starved_ns          */
+	double over_ms;       /* stubwatch: past (N+1)*T + mon_late + starved */
+	double early_ms;      /* before N*T, counted from before the resume  */
+};
+
+struct dl_cell;
+
+struct dl_busy {
+	struct pair p;
+	struct dl_cell *cell;
+	bool watched; /* thread-wd: its helper watches it */
+};
+
+struct dl_cell {
+	bool ran;
+	int v, cond;
+	struct sw_loop *loop;
+	struct dl_busy *busy;     /* DL_BUSY_STUBS of them, or NULL */
+	struct pair *probes;      /* the stubs to stall, spawned ahead */
+	int nprobes, next_probe;
+	uint64_t busy_reports;    /* reports served while the kills ran */
+	/* False kills: stubs killed that were not stalled (busy ones, and
+	 * stalled ones before their stall); and for stubwatch's, what their
+	 * sw_kill_info said. */
+	int false_kills;
+	double fk_silent_max, fk_late_max, fk_starved_max;
+	int fk_info;              /* those that came with kill info      */
+	int fk_runnable_idle;     /* state R, ran 0 ns in its stall window */
+	uint64_t t0, t1;          /* the kills' span                     */
+	struct dl_kill *k;
+	int n;
+	struct sw_loop_stats st;  /* stubwatch: the loop, over the stalls */
+	uint64_t helper_late_ns;  /* thread-wd: the helper's timer, same  */
+	double load;              /* 1-minute load average at the start  */
+	uint64_t run_ns, span_ns; /* the monitor thread's CPU time, and
+				     the time, over this cell's stalls    */
+	double mon_cpu;           /* run_ns / span_ns                    */
+	double p50, p99, max, ml50, mlmax, st50, stmax;
+	int outside;              /* stubwatch kills outside the bound   */
+};
+static struct dl_cell dlc[DL_NV][DL_NCOND];
+static char dl_skipped[DL_NCOND][200];
+static pid_t dl_hog_pids[DL_HOGS];
+
+static double loadavg1(void)
+{
+	FILE *f = fopen("/proc/loadavg", "re");
+	double a = NAN;
+
+	if (!f)
+		return NAN;
+	if (fscanf(f, "%lf", &a) != 1)
+		a = NAN;
+	fclose(f);
+	return a;
+}
+
+static void dl_hogs_start(void)
+{
+	for (int i = 0; i < DL_HOGS; i++) {
+		pid_t pid = fork();
+
+		if (pid < 0)
+			die("fork: %s", strerror(errno));
+		if (pid == 0) {
+			/* Spins only: no libc state after fork() from a
+			 * threaded process. */
+			prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+			prctl(PR_SET_NAME, "sw-bench-hog", 0, 0, 0);
+			for (;;)
+				__asm__ volatile("" ::: "memory");
+		}
+		dl_hog_pids[i] = pid;
+	}
+	usleep(100000); /* let the scheduler spread them */
+}
+
+static void dl_hogs_stop(void)
+{
+	for (int i = 0; i < DL_HOGS; i++) {
+		if (dl_hog_pids[i] <= 0)
+			continue;
+		kill(dl_hog_pids[i], SIGKILL);
+		while (waitpid(dl_hog_pids[i], NULL, 0) < 0 && errno == EINTR)
+			;
+		dl_hog_pids[i] = 0;
+	}
+}
+
+static void dl_false_kill(struct dl_cell *c, const struct sw_event *ev)
+{
+	const struct sw_kill_info *k;
+
+	c->false_kills++;
+	if (!ev || ev->type != SW_EV_KILL)
+		return;
+	k = &ev->kill;
+	c->fk_info++;
+	if ((double)k->silent_ns / 1e6 > c->fk_silent_max)
+		c->fk_silent_max = (double)k->silent_ns / 1e6;
+	if ((double)k->monitor_late_ns / 1e6 > c->fk_late_max)
+		c->fk_late_max = (double)k->monitor_late_ns / 1e6;
+	if ((double)k->starved_ns / 1e6 > c->fk_starved_max)
+		c->fk_starved_max = (double)k->starved_ns / 1e6;
+	c->fk_runnable_idle += k->state == 'R' && k->stall_window_ns &&
+			       !k->stall_run_ns;
+}
+
+/* A busy stub reported: serve it (a seq bump is thread-wd's progress) and
+ * resume it at once. */
+static int dl_busy_event(struct sw_stub *stub, const struct sw_event *ev,
+			 void *userdata)
+{
+	struct dl_busy *b = userdata;
+
+	if (ev->type != SW_EV_REPORT) {
+		dl_false_kill(b->cell, ev);
+		if (b->p.wd_slot >= 0)
+			pair_wd_watch(&b->p, false);
+		return 0;
+	}
+	b->cell->busy_reports++;
+	if (b->p.wd_slot >= 0) {
+		/* Watched from its first report served on: the thousand
+		 * resumed at once all report at once, and the monitor's
+		 * first pass over them is the set-up, not the load. */
+		if (!b->watched)
+			pair_wd_watch(&b->p, true);
+		b->watched = true;
+		pair_wd_progress(&b->p);
+	}
+	return sw_stub_resume(stub);
+}
+
+/* A stub in the cell's loop.  One that cannot make its first report
+ * within the stall limit is killed (-EPROTO): try again, a few times. */
+static int dl_spawn(struct dl_cell *c, struct pair *p, enum variant v)
+{
+	int r, tries = 0;
+
+	while ((r = pair_open_in(p, v, c->loop, false)) == -EPROTO &&
+	       ++tries < DL_RETRIES)
+		;
+	return r;
+}
+
+/* Before the stalls, so that no spawn keeps the monitor from serving the
+ * busy stubs while they run. */
+static int dl_probes_open(struct dl_cell *c)
+{
+	bool futex = c->v == DL_TW && c->cond != DL_BUSY;
+	int r;
+
+	c->probes = calloc((size_t)o.dl_kills, sizeof(*c->probes));
+	if (!c->probes)
+		return -ENOMEM;
+	for (int i = 0; i < o.dl_kills; i++) {
+		r = dl_spawn(c, &c->probes[i],
+			     futex ? V_THREAD_WD : V_STUBWATCH);
+		if (r < 0)
+			return r;
+		c->nprobes++;
+	}
+	return 0;
+}
+
+/* All spawned first, then all set going: a spawn waits for the new stub's
+ * first report, which is slow beside a thousand busy stubs. */
+static int dl_busy_open(struct dl_cell *c)
+{
+	int r;
+
+	c->busy = calloc(DL_BUSY_STUBS, sizeof(*c->busy));
+	if (!c->busy)
+		return -ENOMEM;
+	for (size_t i = 0; i < DL_BUSY_STUBS; i++) {
+		struct dl_busy *b = &c->busy[i];
+
+		/* The eventfd report: their monitor multiplexes them. */
+		r = dl_spawn(c, &b->p, V_STUBWATCH);
+		if (r < 0)
+			return r;
+		b->cell = c;
+		if (c->v == DL_TW && (r = pair_wd_slot(&b->p)) < 0)
+			return r;
+	}
+	for (size_t i = 0; i < DL_BUSY_STUBS; i++) {
+		struct dl_busy *b = &c->busy[i];
+
+		b->p.pl->busy_min_us = o.dl_busy_min_us;
+		b->p.pl->busy_span_us = o.dl_busy_max_us - o.dl_busy_min_us;
+		b->p.pl->cmd = CMD_BUSY;
+		sw_stub_set_callback(b->p.stub, dl_busy_event, b);
+		r = sw_stub_resume(b->p.stub);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void dl_close(struct dl_cell *c)
+{
+	for (size_t i = 0; c->busy && i < DL_BUSY_STUBS; i++)
+		if (c->busy[i].p.stub)
+			pair_wd_release(&c->busy[i].p);
+	/* Freeing the loop kills, reaps and frees the busy stubs and the
+	 * probes not used. */
+	c->loop = sw_loop_free(c->loop);
+	free(c->busy);
+	c->busy = NULL;
+	free(c->probes);
+	c->probes = NULL;
+}
+
+static int dl_open(struct dl_cell *c, int vi, int cond)
+{
+	struct sw_loop_opts lo = SW_LOOP_OPTS_INIT;
+	int r;
+
+	c->v = vi;
+	c->cond = cond;
+	c->load = loadavg1();
+	c->k = calloc((size_t)o.dl_kills, sizeof(*c->k));
+	if (!c->k)
+		return -ENOMEM;
+	if (vi == DL_SW) {
+		lo.tick_ns = DL_TICK_NS; /* timer_div: the default, 8 */
+		lo.stall_ticks = DL_STALL_TICKS;
+	} else if (cond == DL_BUSY) {
+		lo.tick_ns = DL_MUX_TICK_NS;
+	}
+	/* thread-wd otherwise: the loop only spawns its stubs; they never
+	 * are in flight in it after their first report. */
+	r = sw_loop_new(&lo, &c->loop);
+	if (r >= 0)
+		r = dl_probes_open(c);
+	if (r >= 0 && cond == DL_BUSY)
+		r = dl_busy_open(c);
+	return r;
+}
+
+static void dl_begin(struct dl_cell *c)
+{
+	c->busy_reports = 0;
+	c->false_kills = c->fk_info = c->fk_runnable_idle = 0;
+	c->fk_silent_max = c->fk_late_max = c->fk_starved_max = 0;
+	c->t0 = now_ns();
+}
+
+static void dl_end(struct dl_cell *c)
+{
+	c->t1 = now_ns();
+	c->mon_cpu = c->span_ns ? (double)c->run_ns / (double)c->span_ns : 0;
+	c->ran = c->n > 0;
+}
+
+/*
+ * The timer's lateness is taken over each stall, from its resume to its
+ * kill: the reads the bound depends on.  Over a whole cell it would also
+ * count the time a loop sat unread while the other variant's stall ran.
+ */
+static void dl_timer_reset(struct dl_cell *c)
+{
+	struct sw_loop_stats st = { .size = sizeof(st) };
+
+	if (c->v == DL_SW)
+		sw_loop_get_stats(c->loop, &st, 1);
+	else
+		wd_thread_max_late(true);
+}
+
+static void dl_timer_take(struct dl_cell *c)
+{
+	struct sw_loop_stats st = { .size = sizeof(st) };
+	uint64_t late;
+
+	if (c->v == DL_TW) {
+		late = wd_thread_max_late(false);
+		if (late > c->helper_late_ns)
+			c->helper_late_ns = late;
+		return;
+	}
+	sw_loop_get_stats(c->loop, &st, 0);
+	if (st.max_late_ns > c->st.max_late_ns)
+		c->st.max_late_ns = st.max_late_ns;
+	if (st.max_gap_ns > c->st.max_gap_ns)
+		c->st.max_gap_ns = st.max_gap_ns;
+}
+
+static double ns_diff_ms(uint64_t a, uint64_t b)
+{
+	return ((double)(int64_t)(a - b)) / 1e6;
+}
+
+/* One stalled stub of the cell: spawned ahead (or now, once those are
+ * used up), warmed up, resumed with a command to sleep (silent and not
+ * runnable: no starvation credit applies), killed.  Returns 0, 1 if it
+ * was killed before its stall, or -errno. */
+static int dl_kill_one(struct dl_cell *c)
+{
+	const uint64_t nt = DL_TICK_NS * DL_STALL_TICKS;
+	struct dl_kill *k = &c->k[c->n];
+	bool futex = c->v == DL_TW && c->cond != DL_BUSY;
+	uint64_t before = 0, resumed = 0, killed = 0;
+	struct sw_event ev;
+	struct pair p;
+	int r;
+
+	if (c->next_probe < c->nprobes) {
+		p = c->probes[c->next_probe++];
+	} else {
+		r = pair_open_in(&p, futex ? V_THREAD_WD : V_STUBWATCH,
+				 c->loop, false);
+		if (r == -EPROTO) { /* killed before its first report */
+			dl_false_kill(c, NULL);
+			return 1;
+		}
+		if (r < 0)
+			return r;
+	}
+	if (c->v == DL_TW)
+		r = pair_wd_slot(&p);
+	if (r >= 0)
+		r = pair_run(&p, NULL, DL_WARMUP);
+	if (r == -EPROTO || r == -EOWNERDEAD) { /* killed while warming up */
+		dl_false_kill(c, NULL);
+		r = 1;
+	}
+	if (r != 0)
+		goto out;
+	memset(&ev, 0, sizeof(ev));
+	dl_timer_reset(c);
+	if (futex) {
+		before = now_ns();
+		r = pair_stall_wd(&p, CMD_STALL_SLEEP, &resumed);
+		killed = pair_wd_killed_at(&p);
+		goto got;
+	}
+	p.pl->cmd = CMD_STALL_SLEEP;
+	if (c->v == DL_TW)
+		pair_wd_watch(&p, true);
+	before = now_ns();
+	r = sw_stub_resume(p.stub);
+	resumed = now_ns();
+	if (r >= 0)
+		r = sw_stub_wait(p.stub, &ev);
+	if (c->v == DL_TW) {
+		pair_wd_watch(&p, false);
+		killed = pair_wd_killed_at(&p);
+		if (r >= 0)
+			r = r == SW_EV_EXIT && killed ? 0 : -EPROTO;
+	} else {
+		killed = ev.kill.killed_at_ns;
+		if (r >= 0)
+			r = r == SW_EV_KILL && ev.kill.reason == SW_KILL_STALL
+				    ? 0
+				    : -EPROTO;
+	}
+got:
+	dl_timer_take(c);
+	if (r < 0)
+		goto out;
+	k->late_ms = ns_diff_ms(killed, resumed + nt);
+	k->early_ms = ns_diff_ms(before + nt, killed);
+	if (c->v == DL_SW) {
+		uint64_t bound = DL_TICK_NS * (DL_STALL_TICKS + 1) +
+				 ev.kill.monitor_late_ns + ev.kill.starved_ns;
+
+		k->mon_late_ms = (double)ev.kill.monitor_late_ns / 1e6;
+		k->starved_ms = (double)ev.kill.starved_ns / 1e6;
+		k->over_ms = ns_diff_ms(killed, resumed + bound);
+	}
+	c->n++;
+out:
+	pair_close(&p);
+	return r;
+}
+
+static void dl_summarise(struct dl_cell *c)
+{
+	double *v = calloc((size_t)c->n + 1, sizeof(*v));
+
+	if (!v)
+		die("out of memory");
+#define DL_COL(F)                                    \
+	do {                                         \
+		for (int i = 0; i < c->n; i++)       \
+			v[i] = c->k[i].F;            \
+	} while (0)
+	DL_COL(late_ms);
+	c->p50 = pct_d(v, (size_t)c->n, 0.50);
+	c->p99 = pct_d(v, (size_t)c->n, 0.99);
+	c->max = pct_d(v, (size_t)c->n, 1);
+	DL_COL(mon_late_ms);
+	c->ml50 = pct_d(v, (size_t)c->n, 0.50);
+	c->mlmax = pct_d(v, (size_t)c->n, 1);
+	DL_COL(starved_ms);
+	c->st50 = pct_d(v, (size_t)c->n, 0.50);
+	c->stmax = pct_d(v, (size_t)c->n, 1);
+#undef DL_COL
+	free(v);
+	for (int i = 0; i < c->n && c->v == DL_SW; i++)
+		c->outside += c->k[i].over_ms > 0 || c->k[i].early_ms > 0;
+}
+
+static void dl_run_kills(struct dl_cell **cells, int ncells)
+{
+	for (int i = 0; i < ncells; i++)
+		dl_begin(cells[i]);
+	for (int j = 0; j < o.dl_kills; j++) {
+		for (int i = 0; i < ncells; i++) {
+			/* Alternate which variant goes first. */
+			struct dl_cell *c = cells[(i + j) % ncells];
+			uint64_t run = thread_run_ns(), t = now_ns();
+			int r, tries = 0;
+
+			while ((r = dl_kill_one(c)) == 1 && ++tries < DL_RETRIES)
+				;
+			c->span_ns += now_ns() - t;
+			c->run_ns += thread_run_ns() - run;
+			if (r == 1)
+				die("detect-load %s %s: %d stubs in a row killed "
+				    "before their stall (machine overloaded?)",
+				    variant_names[dl_variant[c->v]],
+				    dl_cond_names[c->cond], DL_RETRIES);
+			if (r < 0)
+				die("detect-load %s %s: %s",
+				    variant_names[dl_variant[c->v]],
+				    dl_cond_names[c->cond], strerror(-r));
+		}
+	}
+	for (int i = 0; i < ncells; i++)
+		dl_end(cells[i]);
+}
+
+static void *dl_thread(void *arg)
+{
+	cpu_set_t all;
+	int r;
+
+	(void)arg;
+	/* Nothing pinned: this thread, the helper thread and every stub it
+	 * spawns inherit all usable CPUs, as the hogs do. */
+	CPU_ZERO(&all);
+	for (int i = 0; i < ncpus_allowed; i++)
+		CPU_SET(cpus_allowed[i], &all);
+	sched_setaffinity(0, sizeof(all), &all);
+	wd_thread_stop();
+	r = wd_thread_start(DL_TICK_NS, DL_STALL_TICKS);
+	if (r < 0)
+		die("watchdog thread: %s", strerror(-r));
+	for (int cond = 0; cond < DL_NCOND; cond++) {
+		if (cond == DL_BUSY &&
+		    scale_room(DL_BUSY_STUBS + 16, dl_skipped[cond],
+			       sizeof(dl_skipped[cond])))
+			continue;
+		if (cond == DL_HOGGED)
+			dl_hogs_start();
+		if (cond != DL_BUSY) {
+			/* Both variants side by side, stalls alternated. */
+			struct dl_cell *cells[DL_NV];
+
+			for (int v = 0; v < DL_NV; v++) {
+				cells[v] = &dlc[v][cond];
+				r = dl_open(cells[v], v, cond);
+				if (r < 0)
+					die("detect-load %s: %s",
+					    dl_cond_names[cond], strerror(-r));
+			}
+			dl_run_kills(cells, DL_NV);
+			for (int v = 0; v < DL_NV; v++)
+				dl_close(cells[v]);
+		} else {
+			/* One variant's busy stubs at a time. */
+			for (int v = 0; v < DL_NV; v++) {
+				struct dl_cell *c = &dlc[v][cond];
+				uint64_t t = now_ns();
+
+				r = dl_open(c, v, cond);
+				note("detect-load: %d busy stubs for %s in %.1f s",
+				     DL_BUSY_STUBS, variant_names[dl_variant[v]],
+				     (double)(now_ns() - t) / 1e9);
+				if (r < 0)
+					die("detect-load %s %s: %s",
+					    variant_names[dl_variant[v]],
+					    dl_cond_names[cond], strerror(-r));
+				dl_run_kills(&c, 1);
+				dl_close(c);
+			}
+		}
+		if (cond == DL_HOGGED)
+			dl_hogs_stop();
+		for (int v = 0; v < DL_NV; v++)
+			dl_summarise(&dlc[v][cond]);
+	}
+	wd_thread_stop();
+	return NULL;
+}
+
+static void run_detect_load(void)
+{
+	pthread_t th;
+
+	if (pthread_create(&th, NULL, dl_thread, NULL))
+		die("pthread_create");
+	pthread_join(th, NULL);
+	for (int cond = 0; cond < DL_NCOND; cond++) {
+		char what[96];
+
+		if (!dl_skipped[cond][0])
+			continue;
+		snprintf(what, sizeof(what), "detect-load with %d busy stubs",
+			 DL_BUSY_STUBS);
+		skip(what, dl_skipped[cond]);
+	}
+}
+
+/* "-" for a figure the variant does not have. */
+static const char *dl_fmt(char *buf, size_t len, bool have, double v)
+{
+	if (!have || isnan(v))
+		return "-";
+	snprintf(buf, len, "%.2f", v);
+	return buf;
+}
+
+static void report_detect_load(void)
+{
+	const double t_ms = (double)DL_TICK_NS / 1e6;
+	const double p_ms = t_ms / SW_TIMER_DIV_DEFAULT;
+	bool any = false;
+
+	for (int v = 0; v < DL_NV; v++)
+		for (int cond = 0; cond < DL_NCOND; cond++)
+			any |= dlc[v][cond].ran;
+	if (!any)
+		return;
+	tprintf(&human,
+		"\n== stall-kill lateness under load: SIGKILL - (resume + N*T), "
+		"ms; T = %.0f ms, N = %u, stubwatch timer every T/%u; the "
+		"stalled stub sleeps ==\n",
+		t_ms, DL_STALL_TICKS, SW_TIMER_DIV_DEFAULT);
+	tprintf(&human,
+		"%-9s %-10s %5s %7s %7s %7s | %8s %7s | %8s %7s | %7s %7s | "
+		"%6s | %10s %5s | %4s | %5s\n",
+		"variant", "condition", "kills", "p50", "p99", "max",
+		"tmr_late", "tmr_gap", "mlate50", "mlatemx", "starv50",
+		"starvmx", "bound", "busy_rep/s", "false", "mon", "load");
+	tprintf(&md,
+		"\n### Stall-kill lateness under load (SIGKILL - (resume + "
+		"N·T), ms; T = %.0f ms, N = %u, stubwatch's timer every T/%u "
+		"= %.2f ms; the stalled stub sleeps)\n\n"
+		"| variant | condition | kills | p50 | p99 | max | timer max "
+		"late | timer max gap | monitor_late p50 | monitor_late max | "
+		"starved p50 | starved max | in bound | busy reports/s | false "
+		"kills | monitor CPU | load avg |\n"
+		"|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+		"---:|---:|---:|---:|---:|\n",
+		t_ms, DL_STALL_TICKS, SW_TIMER_DIV_DEFAULT, p_ms);
+	for (int cond = 0; cond < DL_NCOND; cond++) {
+		for (int v = 0; v < DL_NV; v++) {
+			struct dl_cell *c = &dlc[v][cond];
+			bool sw = v == DL_SW, busy = cond == DL_BUSY;
+			double tmr_late = sw ? (double)c->st.max_late_ns / 1e6
+					     : (double)c->helper_late_ns / 1e6;
+			double rps = c->t1 > c->t0
+					     ? (double)c->busy_reports * 1e9 /
+						       (double)(c->t1 - c->t0)
+					     : NAN;
+			char b[11][32], bound[32] = "-", rate[32] = "-",
+					      bk[16] = "-";
+			const char *f[11];
+			char swj[256];
+
+			if (!c->ran)
+				continue;
+			if (sw)
+				snprintf(bound, sizeof(bound), "%d/%d",
+					 c->n - c->outside, c->n);
+			if (busy)
+				snprintf(rate, sizeof(rate), "%.0f", rps);
+			snprintf(bk, sizeof(bk), "%d", c->false_kills);
+			f[0] = dl_fmt(b[0], 32, true, c->p50);
+			f[1] = dl_fmt(b[1], 32, true, c->p99);
+			f[2] = dl_fmt(b[2], 32, true, c->max);
+			f[3] = dl_fmt(b[3], 32, true, tmr_late);
+			f[4] = dl_fmt(b[4], 32, sw,
+				      (double)c->st.max_gap_ns / 1e6);
+			f[5] = dl_fmt(b[5], 32, sw, c->ml50);
+			f[6] = dl_fmt(b[6], 32, sw, c->mlmax);
+			f[7] = dl_fmt(b[7], 32, sw, c->st50);
+			f[8] = dl_fmt(b[8], 32, sw, c->stmax);
+			f[9] = dl_fmt(b[9], 32, true, c->load);
+			snprintf(b[10], 32, "%.0f%%", c->mon_cpu * 100);
+			f[10] = b[10];
+			tprintf(&human,
+				"%-9s %-10s %5d %7s %7s %7s | %8s %7s | %8s "
+				"%7s | %7s %7s | %6s | %10s %5s | %4s | %5s\n",
+				variant_names[dl_variant[v]],
+				dl_cond_names[cond], c->n, f[0], f[1], f[2],
+				f[3], f[4], f[5], f[6], f[7], f[8], bound,
+				rate, bk, f[10], f[9]);
+			tprintf(&md,
+				"| %s | %s | %d | %s | %s | %s | %s | %s | %s | "
+				"%s | %s | %s | %s | %s | %s | %s | %s |\n",
+				variant_names[dl_variant[v]],
+				dl_cond_names[cond], c->n, f[0], f[1], f[2],
+				f[3], f[4], f[5], f[6], f[7], f[8], bound,
+				rate, bk, f[10], f[9]);
+			/* The loop's own figures only where there is one. */
+			if (sw)
+				snprintf(swj, sizeof(swj),
+					 ",\"timer_max_gap_ms\":%.3f,"
+					 "\"monitor_late_p50_ms\":%.3f,"
+					 "\"monitor_late_max_ms\":%.3f,"
+					 "\"starved_p50_ms\":%.3f,"
+					 "\"starved_max_ms\":%.3f,"
+					 "\"in_bound\":%d",
+					 (double)c->st.max_gap_ns / 1e6, c->ml50,
+					 c->mlmax, c->st50, c->stmax,
+					 c->n - c->outside);
+			else
+				swj[0] = 0;
+			jsonl("{\"bench\":\"detect-load\",\"variant\":\"%s\","
+			      "\"condition\":\"%s\",\"tick_ms\":%.0f,"
+			      "\"stall_ticks\":%u,\"timer_div\":%u,"
+			      "\"kills\":%d,\"late_p50_ms\":%.3f,"
+			      "\"late_p99_ms\":%.3f,\"late_max_ms\":%.3f,"
+			      "\"timer_max_late_ms\":%.3f%s,\"busy_stubs\":%d,"
+			      "\"busy_reports_per_s\":%.0f,"
+			      "\"false_kills\":%d,\"monitor_cpu\":%.3f,"
+			      "\"loadavg\":%.2f}",
+			      variant_names[dl_variant[v]], dl_cond_keys[cond],
+			      t_ms, DL_STALL_TICKS, SW_TIMER_DIV_DEFAULT, c->n,
+			      c->p50, c->p99, c->max, tmr_late, swj,
+			      busy ? DL_BUSY_STUBS : 0, busy ? rps : 0.0,
+			      c->false_kills, c->mon_cpu, c->load);
+		}
+	}
+	tprintf(&human,
+		"(tmr_late: the longest a timer expiration waited for its "
+		"read, the loop's max_late_ns for stubwatch, the helper "
+		"thread's for thread-wd; tmr_gap: the loop's max_gap_ns; both "
+		"over the stalls, resume to kill; "
+		"mlate/starv: each kill's monitor_late_ns and starved_ns; "
+		"bound: stubwatch kills within [N*T, (N+1)*T + monitor_late + "
+		"starved] of the resume; false: stubs killed that were not "
+		"stalled; mon: the monitor thread's CPU share; load: 1-minute "
+		"load average at the start)\n");
+	tprintf(&md,
+		"\nLateness counts from the clock read right after the resume "
+		"returned; the SIGKILL time is stubwatch's "
+		"`sw_kill_info.killed_at_ns` and, for thread-wd, the helper "
+		"thread's clock right before its `kill()`. Timer max late: "
+		"the longest a timer expiration waited for its read "
+		"(`sw_loop_stats.max_late_ns`; thread-wd: its helper thread's "
+		"timerfd) and timer max gap (`max_gap_ns`), over each stall "
+		"from its resume to its kill. In bound: stubwatch kills within [N·T, (N+1)·T + "
+		"monitor_late + starved] of the resume. False kills: stubs "
+		"killed that were not stalled (busy ones, or a stalled one "
+		"before its stall). bench/README.md says what each variant "
+		"does in each condition.\n");
+	for (int cond = 0; cond < DL_NCOND; cond++) {
+		struct dl_cell *c = &dlc[DL_SW][cond];
+
+		if (!c->ran || !c->false_kills)
+			continue;
+		/* What stubwatch's kill info said of the busy stubs it should
+		 * not have killed (a stalled stub killed while warming up comes
+		 * without it). */
+		tprintf(&human, "stubwatch %s: false kills %d, of busy stubs %d",
+			dl_cond_names[cond], c->false_kills, c->fk_info);
+		tprintf(&md, "\nstubwatch, %s: false kills %d, of busy stubs %d",
+			dl_cond_names[cond], c->false_kills, c->fk_info);
+		if (c->fk_info) {
+			tprintf(&human,
+				"; at those: silence up to %.1f ms, "
+				"monitor_late up to %.1f ms, starved up to %.1f "
+				"ms; %d were runnable (R) and had not run in "
+				"their stall window",
+				c->fk_silent_max, c->fk_late_max,
+				c->fk_starved_max, c->fk_runnable_idle);
+			tprintf(&md,
+				"; at those: silence up to %.1f ms, "
+				"monitor_late up to %.1f ms, starved up to %.1f "
+				"ms; %d were runnable (R) and had not run in "
+				"their stall window",
+				c->fk_silent_max, c->fk_late_max,
+				c->fk_starved_max, c->fk_runnable_idle);
+		}
+		tprintf(&human, "\n");
+		tprintf(&md, ".\n");
+	}
+
+	for (int cond = 0; cond < DL_NCOND; cond++) {
+		struct dl_cell *tw = &dlc[DL_TW][cond], *sw = &dlc[DL_SW][cond];
+		double lim = p_ms + (double)sw->st.max_late_ns / 1e6;
+		char name[96];
+
+		for (int i = 0; i < sw->n; i++) {
+			struct dl_kill *k = &sw->k[i];
+
+			if (k->over_ms <= 0 && k->early_ms <= 0)
+				continue;
+			/* The watchdog's own bound broken: a library bug. */
+			tprintf(&human,
+				"OUT OF BOUND stubwatch %s stall %d: lateness "
+				"%.3f ms, monitor_late %.3f ms, starved %.3f "
+				"ms: %.3f ms past (N+1)*T + both, %.3f ms "
+				"before N*T\n",
+				dl_cond_names[cond], i, k->late_ms,
+				k->mon_late_ms, k->starved_ms, k->over_ms,
+				k->early_ms);
+			tprintf(&md,
+				"\n**Out of bound**: stubwatch, %s, stall %d: "
+				"lateness %.3f ms, monitor_late %.3f ms, "
+				"starved %.3f ms: %.3f ms past (N+1)·T + both, "
+				"%.3f ms before N·T.\n",
+				dl_cond_names[cond], i, k->late_ms,
+				k->mon_late_ms, k->starved_ms, k->over_ms,
+				k->early_ms);
+		}
+		snprintf(name, sizeof(name),
+			 "detect-load %s: stubwatch max <= thread-wd max",
+			 dl_cond_names[cond]);
+		/* A thread-wd that killed busy stubs ran the rest of its
+		 * stalls with fewer: say so beside the comparison. */
+		if (tw->ran && sw->ran)
+			target_text(name, sw->max <= tw->max,
+				    "stubwatch %.2f ms, thread-wd %.2f ms (its "
+				    "false kills: %d)",
+				    sw->max, tw->max, tw->false_kills);
+		else
+			target_skip(name, dl_skipped[cond][0] ? dl_skipped[cond]
+							      : "not run");
+		snprintf(name, sizeof(name),
+			 "detect-load %s: stubwatch max <= T/8 + loop max late",
+			 dl_cond_names[cond]);
+		if (sw->ran)
+			target_text(name, sw->max <= lim,
+				    "%.2f ms (limit %.2f + %.2f = %.2f ms)",
+				    sw->max, p_ms,
+				    (double)sw->st.max_late_ns / 1e6, lim);
+		else
+			target_skip(name, "not run");
+		snprintf(name, sizeof(name),
+			 "detect-load %s: stubwatch kills within bound",
+			 dl_cond_names[cond]);
+		if (sw->ran)
+			target_text(name, !sw->outside && !sw->false_kills,
+				    "%d/%d in [N*T, (N+1)*T + monitor_late + "
+				    "starved]; false kills: %d",
+				    sw->n - sw->outside, sw->n,
+				    sw->false_kills);
+		else
+			target_skip(name, "not run");
+	}
+}
+
 /* ---- scale: stubs per loop ------------------------------------------------ */
 
 static const size_t scale_levels[] = { 1, 10, 100, 1000, 10000 };
@@ -1931,6 +2743,8 @@ static void write_outputs(void)
 		die("%s: %s", path, strerror(errno));
 	fwrite(human.buf, 1, human.len, f);
 	fclose(f);
+	if (!(o.phases & PH_LATENCY))
+		return; /* no curves to plot */
 	snprintf(path, sizeof(path), "%s/latency.dat", o.out_dir);
 	f = fopen(path, "we");
 	if (!f)
@@ -1945,7 +2759,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: stubwatch-bench [options]\n"
-		"  --quick          short run for CI (< 30 s)\n"
+		"  --quick          short run for CI (< 45 s)\n"
 		"  --json           one JSON object per line instead of tables\n"
 		"  --out DIR        also write DIR/results.{jsonl,md,txt} and "
 		"DIR/latency.dat\n"
@@ -1957,7 +2771,12 @@ static void usage(FILE *f)
 		"  --warmup W       untimed round trips before each run\n"
 		"  --pin same|cross|both\n"
 		"  --cpus A,B       monitor CPU A; cross-CPU stub on B\n"
-		"  --only LIST      phases: latency,syscalls,detect,scale\n"
+		"  --only LIST      phases: latency,syscalls,detect,"
+		"detect-load,scale\n"
+		"  --kills K        detect-load: stalls per variant and "
+		"condition\n"
+		"  --busy-sleep A,B detect-load: busy stubs sleep A..B us "
+		"before each report\n"
 		"  --scale-max N    largest stub count for the scale runs\n"
 		"  --strict         exit 3 when a target is missed\n");
 }
@@ -1975,6 +2794,8 @@ static unsigned parse_phases(const char *s)
 			ph |= PH_SYSCALLS;
 		else if (!strcmp(tok, "detect"))
 			ph |= PH_DETECT;
+		else if (!strcmp(tok, "detect-load"))
+			ph |= PH_DETECT_LOAD;
 		else if (!strcmp(tok, "scale"))
 			ph |= PH_SCALE;
 		else
@@ -2002,7 +2823,8 @@ static long parse_num(const char *opt, const char *s, long lo, long hi)
 static void parse_args(int argc, char **argv)
 {
 	enum { O_VARIANT = 256, O_N, O_REPS, O_WARMUP, O_PIN, O_CPUS, O_ONLY,
-	       O_OUT, O_SCALE_MAX, O_STRICT, O_VARIANTS };
+	       O_OUT, O_SCALE_MAX, O_STRICT, O_VARIANTS, O_KILLS,
+	       O_BUSY_SLEEP };
 	static const struct option lopts[] = {
 		{ "quick", no_argument, NULL, 'q' },
 		{ "json", no_argument, NULL, 'j' },
@@ -2018,9 +2840,11 @@ static void parse_args(int argc, char **argv)
 		{ "only", required_argument, NULL, O_ONLY },
 		{ "scale-max", required_argument, NULL, O_SCALE_MAX },
 		{ "strict", no_argument, NULL, O_STRICT },
+		{ "kills", required_argument, NULL, O_KILLS },
+		{ "busy-sleep", required_argument, NULL, O_BUSY_SLEEP },
 		{ 0 },
 	};
-	long n = -1, reps = -1, warmup = -1, scale_max = -1;
+	long n = -1, reps = -1, warmup = -1, scale_max = -1, kills = -1;
 	size_t len = 0;
 	int c;
 
@@ -2112,6 +2936,20 @@ static void parse_args(int argc, char **argv)
 		case O_STRICT:
 			o.strict = true;
 			break;
+		case O_KILLS:
+			kills = parse_num("--kills", optarg, 1, 1000);
+			break;
+		case O_BUSY_SLEEP:
+			if (sscanf(optarg, "%u,%u", &o.dl_busy_min_us,
+				   &o.dl_busy_max_us) != 2 ||
+			    o.dl_busy_min_us > o.dl_busy_max_us ||
+			    o.dl_busy_max_us > 10000000) {
+				fprintf(stderr, "stubwatch-bench: --busy-sleep "
+						"A,B: microseconds, A <= B <= "
+						"10000000\n");
+				exit(2);
+			}
+			break;
 		default:
 			usage(stderr);
 			exit(2);
@@ -2128,6 +2966,7 @@ static void parse_args(int argc, char **argv)
 	o.sc_n = o.quick ? 5000 : 20000;
 	o.detect_stalls = o.quick ? 10 : 60;
 	o.detect_defaults = o.quick ? 0 : 3;
+	o.dl_kills = o.quick ? 10 : 40;
 	o.scale_max = o.quick ? 1000 : 10000;
 	o.scale_n = o.quick ? 3000 : 20000;
 	o.scale_reps = o.quick ? 5 : 7;
@@ -2146,6 +2985,8 @@ static void parse_args(int argc, char **argv)
 		o.warmup = (size_t)warmup;
 	if (scale_max > 0)
 		o.scale_max = (size_t)scale_max;
+	if (kills > 0)
+		o.dl_kills = (int)kills;
 }
 
 static void find_cpus(void)
@@ -2209,6 +3050,14 @@ int main(int argc, char **argv)
 					   : "");
 		run_detect();
 		report_detect();
+	}
+	if (o.phases & PH_DETECT_LOAD) {
+		note("stall-kill lateness under load: %d stalls per variant, "
+		     "quiet, beside %d CPU hogs, with %d busy stubs (~%d s)",
+		     o.dl_kills, DL_HOGS, DL_BUSY_STUBS,
+		     6 * o.dl_kills / 8 + 8);
+		run_detect_load();
+		report_detect_load();
 	}
 	if (o.phases & PH_SCALE) {
 		note("scale: up to %zu stubs in one loop", o.scale_max);

@@ -109,6 +109,24 @@ static long sys_futex(uint32_t *word, int op, uint32_t val)
 
 /* ---- the stub --------------------------------------------------------- */
 
+/* CMD_BUSY: "user code" that runs a short random while (a sleep, so that
+ * a thousand of them keep the monitor busy rather than the CPUs), then
+ * reports. */
+static void busy_sleep(const struct bench_payload *pl, uint32_t *rnd)
+{
+	uint32_t us = pl->busy_min_us;
+	struct timespec ts;
+
+	*rnd ^= *rnd << 13; /* xorshift32 */
+	*rnd ^= *rnd >> 17;
+	*rnd ^= *rnd << 5;
+	if (pl->busy_span_us)
+		us += *rnd % pl->busy_span_us;
+	ts.tv_sec = us / 1000000u;
+	ts.tv_nsec = (long)(us % 1000000u) * 1000;
+	syscall(SYS_nanosleep, &ts, NULL);
+}
+
 /*
  * Runs in a raw clone3 child of the bench: only raw system calls and the
  * header's async-signal-safe helpers from here.
@@ -116,7 +134,7 @@ static long sys_futex(uint32_t *word, int op, uint32_t val)
 static int bench_stub_main(struct sw_page *page, void *arg)
 {
 	struct bench_payload *pl = sw_page_payload(page);
-	uint32_t cmd;
+	uint32_t cmd, rnd = (uint32_t)syscall(SYS_getpid) * 2654435761u | 1;
 
 	/* arg points into this copy of the bench's memory: a comm name that
 	 * lets perf --per-thread tell stub from monitor. */
@@ -131,8 +149,12 @@ static int bench_stub_main(struct sw_page *page, void *arg)
 			if (cmd == CMD_STALL_SPIN)
 				for (;;)
 					__asm__ volatile("" ::: "memory");
-			for (;;)
-				sys_futex(&pl->sleep_word, FUTEX_WAIT, 0);
+			if (cmd == CMD_BUSY)
+				busy_sleep(pl, &rnd);
+			else
+				for (;;)
+					sys_futex(&pl->sleep_word, FUTEX_WAIT,
+						  0);
 		}
 		if (pl->wake == WAKE_EVENTFD) {
 			sw_stub_report(page);
@@ -165,12 +187,14 @@ int bench_stub_exec_main(void)
  * flags the slot and wakes the vCPU's futex, which would otherwise sleep
  * forever on a dead stub.
  */
-#define WD_SLOTS 64
+/* detect-load watches 1,000 busy stubs and a stalled one. */
+#define WD_SLOTS (DL_BUSY_STUBS + 64)
 
 struct wd_slot {
 	pid_t pid;       /* 0: slot idle (atomic)                   */
 	uint32_t seq;    /* bumped by the vCPU per report (atomic)  */
 	uint32_t killed; /* set by the helper thread (atomic)       */
+	uint64_t killed_at; /* CLOCK_MONOTONIC of the SIGKILL       */
 	uint32_t *word;  /* the vCPU's futex word                   */
 	/* helper-thread private */
 	pid_t seen_pid;
@@ -187,6 +211,9 @@ static struct {
 	int stopping;
 	pid_t tid;
 	unsigned stall_ticks;
+	uint64_t tick_ns;
+	uint64_t next_exp;    /* helper-private: the oldest expiration unread */
+	uint64_t max_late_ns; /* longest expiration -> read (atomic)          */
 	struct wd_slot slots[WD_SLOTS];
 } wd = { .lock = PTHREAD_MUTEX_INITIALIZER, .tfd = -1 };
 
@@ -205,12 +232,28 @@ static void wd_tick(void)
 		}
 		if (++s->still < wd.stall_ticks)
 			continue;
+		/* Stamped just before the signal, as stubwatch stamps its
+		 * killed_at_ns. */
+		__atomic_store_n(&s->killed_at, now_ns(), __ATOMIC_RELAXED);
 		kill(pid, SIGKILL);
 		__atomic_store_n(&s->killed, 1, __ATOMIC_RELEASE);
 		sys_futex(s->word, FUTEX_WAKE, 1);
 		s->seen_pid = 0;
 		s->still = 0;
 	}
+}
+
+/* How late the helper took its tick: from the oldest expiration the read
+ * found, on the timer's grid, as sw_loop_stats.max_late_ns measures the
+ * loop's. */
+static void wd_note_lateness(uint64_t expirations)
+{
+	uint64_t now = now_ns(), late;
+
+	late = now > wd.next_exp ? now - wd.next_exp : 0;
+	wd.next_exp += expirations * wd.tick_ns;
+	if (late > __atomic_load_n(&wd.max_late_ns, __ATOMIC_RELAXED))
+		__atomic_store_n(&wd.max_late_ns, late, __ATOMIC_RELAXED);
 }
 
 static void *wd_main(void *arg)
@@ -226,6 +269,7 @@ static void *wd_main(void *arg)
 			continue;
 		if (__atomic_load_n(&wd.stopping, __ATOMIC_ACQUIRE))
 			break;
+		wd_note_lateness(x);
 		pthread_mutex_lock(&wd.lock);
 		wd_tick();
 		pthread_mutex_unlock(&wd.lock);
@@ -247,6 +291,10 @@ int wd_thread_start(uint64_t tick_ns, unsigned stall_ticks)
 	its.it_interval.tv_sec = (time_t)(tick_ns / 1000000000ull);
 	its.it_interval.tv_nsec = (long)(tick_ns % 1000000000ull);
 	its.it_value = its.it_interval;
+	wd.tick_ns = tick_ns;
+	/* Before the arming: lateness is never under-estimated. */
+	wd.next_exp = now_ns() + tick_ns;
+	wd.max_late_ns = 0;
 	if (timerfd_settime(wd.tfd, 0, &its, NULL) < 0) {
 		r = -errno;
 		close(wd.tfd);
@@ -284,6 +332,13 @@ void wd_thread_stop(void)
 	wd.tfd = -1;
 	wd.tid = 0;
 	wd.running = false;
+}
+
+uint64_t wd_thread_max_late(bool reset)
+{
+	if (reset)
+		return __atomic_exchange_n(&wd.max_late_ns, 0, __ATOMIC_RELAXED);
+	return __atomic_load_n(&wd.max_late_ns, __ATOMIC_RELAXED);
 }
 
 static int wd_slot_get(uint32_t *word)
@@ -648,4 +703,80 @@ int pair_stall(struct pair *p, enum stub_cmd cmd, struct sw_event *ret_ev)
 		return -ENOTSUP;
 	p->pl->cmd = cmd;
 	return sw_stub_run(p->stub, ret_ev);
+}
+
+/* ---- thread-wd stubs outside pair_open() (detect-load) ---------------- */
+
+int pair_wd_slot(struct pair *p)
+{
+	int r;
+
+	if (p->wd_slot >= 0)
+		return 0;
+	r = wd_slot_get(&p->page->state);
+	if (r < 0)
+		return r;
+	p->wd_slot = r;
+	return 0;
+}
+
+void pair_wd_release(struct pair *p)
+{
+	if (p->wd_slot >= 0)
+		wd_slot_put(p->wd_slot);
+	p->wd_slot = -1;
+}
+
+void pair_wd_watch(struct pair *p, bool on)
+{
+	struct wd_slot *s = &wd.slots[p->wd_slot];
+
+	/* Off under the helper's lock: once this returns no tick holds the
+	 * pid, so the stub may be reaped (and its pid reused) safely. */
+	if (!on)
+		pthread_mutex_lock(&wd.lock);
+	__atomic_store_n(&s->pid, on ? p->pid : 0, __ATOMIC_RELEASE);
+	if (!on)
+		pthread_mutex_unlock(&wd.lock);
+}
+
+void pair_wd_progress(struct pair *p)
+{
+	struct wd_slot *s = &wd.slots[p->wd_slot];
+
+	__atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELAXED);
+}
+
+uint64_t pair_wd_killed_at(const struct pair *p)
+{
+	const struct wd_slot *s = &wd.slots[p->wd_slot];
+
+	if (!__atomic_load_n(&s->killed, __ATOMIC_ACQUIRE))
+		return 0;
+	return __atomic_load_n(&s->killed_at, __ATOMIC_RELAXED);
+}
+
+int pair_stall_wd(struct pair *p, enum stub_cmd cmd, uint64_t *ret_resumed)
+{
+	/* The helper sets `killed` and then wakes the futex: a wake that
+	 * comes between our look at the flag and our FUTEX_WAIT is lost, so
+	 * the wait is bounded (the kill time is the helper's, not ours). */
+	const struct timespec bound = { .tv_nsec = 10000000 };
+	struct wd_slot *s;
+	uint32_t *w = &p->page->state;
+
+	if (p->v != V_THREAD_WD || p->wd_slot < 0)
+		return -EINVAL;
+	s = &wd.slots[p->wd_slot];
+	p->pl->cmd = cmd;
+	pair_wd_watch(p, true);
+	__atomic_store_n(w, SW_STATE_IN_CHILD, __ATOMIC_RELEASE);
+	sys_futex(w, FUTEX_WAKE, 1);
+	*ret_resumed = now_ns();
+	while (__atomic_load_n(w, __ATOMIC_ACQUIRE) == SW_STATE_IN_CHILD &&
+	       !__atomic_load_n(&s->killed, __ATOMIC_ACQUIRE))
+		syscall(SYS_futex, w, FUTEX_WAIT, SW_STATE_IN_CHILD, &bound,
+			NULL, 0);
+	pair_wd_watch(p, false);
+	return __atomic_load_n(&s->killed, __ATOMIC_ACQUIRE) ? 0 : -EPROTO;
 }
