@@ -38,9 +38,7 @@
  * t1 plus what was measured to delay it: twice the loop's worst timer
  * lateness (sw_loop_get_stats(); the first read after the resume and the one
  * that looks may both be late), the stub's and the monitor thread's waits
- * for a CPU (/proc schedstat).  Without those figures (a library older than
- * SW_KILL_INFO_HAS_LATENESS) the upper bounds take a fixed H_OLD_SLACK_NS
- * instead.
+ * for a CPU (/proc schedstat).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -65,9 +63,6 @@
 #define H_N       4u
 #define H_NT      ((uint64_t)H_N * H_TICK_NS)
 #define H_N1T     ((uint64_t)(H_N + 1) * H_TICK_NS)
-#ifndef SW_KILL_INFO_HAS_LATENESS
-#define H_OLD_SLACK_NS (100 * T_MS)
-#endif
 /* How long a wait may take before the poll() host gives up on it: far past
  * any bound, only so that a lost completion fails with a message. */
 #define H_HANG_NS (10000 * T_MS)
@@ -590,15 +585,11 @@ static void h_serve_new(struct sw_loop *loop, intptr_t param)
 /* Start the loop's lateness figures afresh, just before a timed resume. */
 static void h_stats_reset(struct sw_loop *loop)
 {
-#ifdef SW_KILL_INFO_HAS_LATENESS
 	struct sw_loop_stats st;
 
 	memset(&st, 0, sizeof(st));
 	st.size = sizeof(st);
 	t_assert_rc(sw_loop_get_stats(loop, &st, 1), 0);
-#else
-	(void)loop;
-#endif
 }
 
 /* The run-queue wait of a process (its main thread): the second figure of
@@ -619,12 +610,10 @@ static uint64_t h_sched_wait_ns(pid_t pid)
 	return n == 2 ? wait : 0;
 }
 
-#ifdef SW_KILL_INFO_HAS_LATENESS
 static uint64_t h_since(uint64_t now, uint64_t then)
 {
 	return now > then ? now - then : 0;
 }
-#endif
 
 /* A timed resume: the clock around it, and the baselines of what may delay
  * the wait's end without the watchdog breaking its bound. */
@@ -659,7 +648,6 @@ static int h_timed_go(struct h_stub *h, struct h_times *tm,
  */
 static uint64_t h_end_allowance(struct sw_loop *loop, const struct h_times *tm)
 {
-#ifdef SW_KILL_INFO_HAS_LATENESS
 	struct sw_loop_opts o = { .size = sizeof(o) };
 	struct sw_loop_stats st;
 	uint64_t period, dropped = 0, starved, mon_wait;
@@ -686,11 +674,6 @@ static uint64_t h_end_allowance(struct sw_loop *loop, const struct h_times *tm)
 	       (uint64_t)st.timer_periods, ms(st.max_late_ns),
 	       ms(st.max_gap_ns), ms(starved), ms(mon_wait));
 	return 2 * st.max_late_ns + dropped + starved + mon_wait;
-#else
-	(void)loop;
-	(void)tm;
-	return H_OLD_SLACK_NS;
-#endif
 }
 
 /*
@@ -702,7 +685,6 @@ static void h_assert_kill_time(const char *what, const struct sw_event *ev,
 			       const struct h_times *tm)
 {
 	bool stall = ev->kill.reason == SW_KILL_STALL;
-#ifdef SW_KILL_INFO_HAS_LATENESS
 	uint64_t at = ev->kill.killed_at_ns;
 	uint64_t late = ev->kill.monitor_late_ns + ev->kill.starved_ns;
 
@@ -713,13 +695,6 @@ static void h_assert_kill_time(const char *what, const struct sw_event *ev,
 	t_assert_msg(at != 0 && at <= tm->t_end,
 		     "%s: killed_at_ns %" PRIu64 " is not before the wait's "
 		     "end %" PRIu64, what, at, tm->t_end);
-#else
-	uint64_t at = tm->t_end;
-	uint64_t late = H_OLD_SLACK_NS;
-
-	t_note("%s: kill seen %.2f ms after the resume", what,
-	       ms(at - tm->t1));
-#endif
 	if (stall)
 		t_assert_msg((int64_t)(at - tm->t0) >= (int64_t)H_NT,
 			     "%s: killed %.3f ms after the resume, before "

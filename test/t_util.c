@@ -95,6 +95,19 @@ uint64_t t_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t t_run_delay_ns(void)
+{
+	unsigned long long run, delay;
+	FILE *f = fopen("/proc/thread-self/schedstat", "re");
+	int n;
+
+	if (!f)
+		return 0;
+	n = fscanf(f, "%llu %llu", &run, &delay);
+	fclose(f);
+	return n == 2 ? delay : 0;
+}
+
 /* nanosleep is async-signal-safe: usable by fn-mode stubs too */
 void t_sleep_ns(uint64_t ns)
 {

@@ -102,6 +102,9 @@ const char *t_errname(long long rc);
 
 uint64_t t_now_ns(void);               /* CLOCK_MONOTONIC */
 void t_sleep_ns(uint64_t ns);          /* whole, restarted after signals */
+/* Time this thread spent runnable but not running, from
+ * /proc/thread-self/schedstat (0 if unavailable). */
+uint64_t t_run_delay_ns(void);
 int t_fd_count(void);                  /* entries of /proc/self/fd */
 /* true if this process has no child at all, live or zombie, of any kind */
 bool t_no_children(void);

@@ -245,7 +245,6 @@ static void reap_tracer(pid_t tracer)
 	T_EQ(waitpid(tracer, &status, __WALL), tracer);
 }
 
-#ifdef SW_KILL_INFO_HAS_LATENESS
 static uint64_t loop_late_ns(struct sw_loop *loop, int reset)
 {
 	struct sw_loop_stats st;
@@ -255,23 +254,17 @@ static uint64_t loop_late_ns(struct sw_loop *loop, int reset)
 	T_EQ(sw_loop_get_stats(loop, &st, reset), 0);
 	return st.max_late_ns;
 }
-#endif
 
 /* The kill: never before N*T after t0, by (N+1)*T after t1 plus the
- * lateness it reports (a fixed T_LATE_NS before the loop measured it). */
+ * lateness it reports. */
 static void assert_kill_time(const struct sw_event *ev, uint64_t t0,
 			     uint64_t t1, uint64_t t_end)
 {
-#ifdef SW_KILL_INFO_HAS_LATENESS
 	uint64_t at = ev->kill.killed_at_ns;
 	uint64_t late = ev->kill.monitor_late_ns + ev->kill.starved_ns;
 
 	T_ASSERT(at != 0 && at <= t_end, "killed_at_ns %llu, wait ended %llu",
 		 (unsigned long long)at, (unsigned long long)t_end);
-#else
-	uint64_t at = t_end;
-	uint64_t late = T_LATE_NS;
-#endif
 	t_note("killed %.2f ms after the resume (late allowance %.2f ms)",
 	       ms(at - t1), ms(late));
 	T_ASSERT((int64_t)(at - t0) >= (int64_t)T_NT,
@@ -346,9 +339,7 @@ static int case_traced(void *arg)
 	T_EQ(sw_stub_set_callback(tr, on_end, &tre), 0);
 	T_EQ(sw_ev_attach(loop, evl, &g), 0);
 
-#ifdef SW_KILL_INFO_HAS_LATENESS
 	loop_late_ns(loop, 1);
-#endif
 	cpu0 = cpu_ns();
 	t0 = t_now_ns();
 	T_EQ(sw_stub_resume(tr), 0);
@@ -366,11 +357,7 @@ static int case_traced(void *arg)
 			 "status %#x", tre.ev.status);
 	} else {
 		T_EQ(tre.ev.type, SW_EV_EXIT);
-#ifdef SW_KILL_INFO_HAS_LATENESS
 		late = loop_late_ns(loop, 0);
-#else
-		late = T_LATE_NS;
-#endif
 		t_note("exit seen %.2f ms after the resume (late allowance "
 		       "%.2f ms)", ms(tre.at - t1), ms(late));
 		T_ASSERT(tre.at - t1 <= T_N1T + late,
