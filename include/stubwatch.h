@@ -193,8 +193,11 @@ struct sw_loop_opts {
  * each measured from the expiration it took (sw_loop_get_stats() keeps the
  * loop's worst).  A wait or dispatch that keeps finding stub events still
  * takes the timer once a period, by the vDSO clock.  A stub that was
- * runnable but got no CPU (/proc/PID/schedstat) has that run-queue wait
- * taken off its silence before a stall kill, up to N*T more.  The handshake
+ * runnable but got no CPU (/proc/PID/schedstat, with the wait still going
+ * on at the kill: state R, run time and CPU count unchanged for more than
+ * 20 ms since a look the loop takes each period in the stub's last tick)
+ * has that run-queue wait taken off its silence before a stall kill, up to
+ * N*T more.  The handshake
  * path makes no clock system call (a wait that sw_stub_run() settles
  * without sleeping reads the vDSO clock once, to see whether the timer is
  * due; SW_LOOP_ADAPTIVE_POLL reads it while spinning).  The timer is
@@ -324,7 +327,8 @@ struct sw_kill_info {
 	 * first timer read after a whole tick of silence to the kill (from
 	 * /proc/PID/schedstat; all 0 if unavailable).  A spinning stub runs
 	 * most of the window, a starved one waits for a CPU, a stopped or
-	 * sleeping one does neither. */
+	 * sleeping one does neither.  The wait includes one still going on at
+	 * the kill, as the loop's looks saw it. */
 	uint64_t stall_window_ns; /* the span observed                         */
 	uint64_t stall_run_ns;    /* time it ran on a CPU in it                */
 	uint64_t stall_wait_ns;   /* time it was runnable but waited for a CPU */

@@ -94,17 +94,23 @@ int sw__stat_exit(pid_t pid, int *ret_code)
 	return 0;
 }
 
-int sw__sched_read(pid_t pid, uint64_t *run_ns, uint64_t *wait_ns)
+int sw__sched_read(pid_t pid, struct sw_sched *out)
 {
-	char path[64], buf[128];
-	unsigned long long run, wait;
+	char path[64], buf[256], *p;
+	unsigned long long run, wait, slices;
 
+	/* The state first: a change of the figures read after it is seen. */
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (read_file(path, buf, sizeof(buf)) <= 0 ||
+	    !(p = strrchr(buf, ')')) || sscanf(p + 1, " %c", &out->state) != 1)
+		return -1;
 	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
 	if (read_file(path, buf, sizeof(buf)) <= 0 ||
-	    sscanf(buf, "%llu %llu", &run, &wait) != 2)
+	    sscanf(buf, "%llu %llu %llu", &run, &wait, &slices) != 3)
 		return -1;
-	*run_ns = run;
-	*wait_ns = wait;
+	out->run_ns = run;
+	out->wait_ns = wait;
+	out->slices = slices;
 	return 0;
 }
 

@@ -21,6 +21,15 @@
 #define SW_TAG_TIMER  ((uint64_t)1 << 63 | 2u)
 #define SW_TAG_KICK   ((uint64_t)1 << 63 | 3u)
 
+/* A look at a process's scheduling: its state letter (/proc/PID/stat),
+ * then /proc/PID/schedstat: ns on a CPU, ns of waits on a run queue that
+ * have ended (the kernel adds a wait when the task gets a CPU), and the
+ * number of times it got one. */
+struct sw_sched {
+	uint64_t run_ns, wait_ns, slices;
+	char state;
+};
+
 struct sw_stub {
 	struct sw_loop *loop;    /* attached loop, NULL when detached (atomic) */
 	struct sw_page *page;
@@ -47,7 +56,10 @@ struct sw_stub {
 	uint64_t dropped_base;   /* the loop's dropped periods at that read  */
 	bool sampled;            /* a whole tick silent: baseline looked for  */
 	bool smp_ok;             /* ... and read                              */
-	uint64_t smp_ns, smp_run_ns, smp_wait_ns; /* clock, schedstat then    */
+	uint64_t smp_ns;         /* clock at the baseline                     */
+	struct sw_sched smp;     /* scheduling at the baseline                */
+	struct sw_sched seen;    /* ... at the latest look that found a change */
+	uint64_t seen_ns;        /* clock at that look                        */
 
 	/* stubs muted after an eventfd write without a report */
 	struct sw_stub *m_next;
@@ -157,8 +169,8 @@ int sw__stub_start(struct sw_loop *loop, struct sw_stub *s);
 void sw__diag_read(pid_t pid, struct sw_kill_info *info);
 /* A zombie's wait status from /proc/PID/stat (exit_code); -1 if n/a. */
 int sw__stat_exit(pid_t pid, int *ret_code);
-/* /proc/PID/schedstat: ns on a CPU and ns waiting on a run queue. */
-int sw__sched_read(pid_t pid, uint64_t *run_ns, uint64_t *wait_ns);
+/* A struct sw_sched of the process; -1 if /proc does not give it. */
+int sw__sched_read(pid_t pid, struct sw_sched *out);
 
 /* stub.c */
 int sw__reap(struct sw_stub *s);

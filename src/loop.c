@@ -203,6 +203,48 @@ static void complete(struct sw_loop *loop, struct sw_stub *s,
 	}
 }
 
+/*
+ * How long a running task's figures may stand still: the kernel adds to a
+ * running task's run time at each of its scheduler ticks (every 10 ms or
+ * less, HZ >= 100; a nohz_full CPU, set aside at boot, is the exception).
+ * Figures unchanged for longer, in state R, are a task waiting for a CPU.
+ */
+#define SW_RUN_STALE_NS (20 * 1000000ull)
+
+/* Look at a sampled stub's scheduling: *cur, and when it last changed
+ * (state, run time or CPU count).  False if /proc does not say. */
+static bool sched_look(struct sw_stub *s, uint64_t now, struct sw_sched *cur)
+{
+	if (!s->sampled || !s->smp_ok || sw__sched_read(s->pid, cur) < 0 ||
+	    cur->run_ns < s->smp.run_ns || cur->wait_ns < s->smp.wait_ns)
+		return false;
+	if (cur->state != s->seen.state || cur->run_ns != s->seen.run_ns ||
+	    cur->slices != s->seen.slices) {
+		s->seen = *cur;
+		s->seen_ns = now;
+	}
+	return true;
+}
+
+/*
+ * The stub's wait for a CPU since its baseline: the waits the kernel has
+ * accounted, and the one still going on, which the kernel accounts only once
+ * the wait ends.  A stub found runnable at one look, and at every look since
+ * with neither its run time nor its CPU count moved, has not run since that
+ * look: it has waited at least that long (once that is past
+ * SW_RUN_STALE_NS, so that a stub on a CPU all along is not mistaken).
+ */
+static uint64_t sched_wait(const struct sw_stub *s, uint64_t now,
+			   const struct sw_sched *cur)
+{
+	uint64_t w = cur->wait_ns - s->smp.wait_ns;
+
+	if (cur->state == 'R' && s->seen.state == 'R' &&
+	    now - s->seen_ns >= SW_RUN_STALE_NS)
+		w += now - s->seen_ns;
+	return w;
+}
+
 static void send_kill(struct sw_loop *loop, struct sw_stub *s,
 		      enum sw_kill_reason reason, uint32_t bad_state)
 {
@@ -230,14 +272,13 @@ static void send_kill(struct sw_loop *loop, struct sw_stub *s,
 	if (reason == SW_KILL_STALL && stalled)
 		k->stall_ticks = (uint32_t)((sw_wd_counted(&loop->wd, &s->wd) -
 					     s->wd.credit) / loop->timer_div);
-	if (reason == SW_KILL_STALL && s->sampled && s->smp_ok) {
-		uint64_t run, wait;
+	if (reason == SW_KILL_STALL) {
+		struct sw_sched cur;
 
-		if (sw__sched_read(s->pid, &run, &wait) == 0 &&
-		    run >= s->smp_run_ns && wait >= s->smp_wait_ns) {
+		if (sched_look(s, now, &cur)) {
 			k->stall_window_ns = now - s->smp_ns;
-			k->stall_run_ns = run - s->smp_run_ns;
-			k->stall_wait_ns = wait - s->smp_wait_ns;
+			k->stall_run_ns = cur.run_ns - s->smp.run_ns;
+			k->stall_wait_ns = sched_wait(s, now, &cur);
 		}
 	}
 	queue_remove(loop, s);
@@ -512,15 +553,15 @@ static void unmute(struct sw_loop *loop, struct sw_stub *s)
  * after a whole tick of silence), in whole timer periods, at most N ticks per
  * resume (watchdog.h).  Returns true if its deadline moved.
  */
-static bool credit_starvation(struct sw_loop *loop, struct sw_stub *s)
+static bool credit_starvation(struct sw_loop *loop, struct sw_stub *s,
+			      uint64_t now)
 {
-	uint64_t run, wait, periods;
+	struct sw_sched cur;
+	uint64_t periods;
 
-	if (!s->sampled || !s->smp_ok ||
-	    s->wd.credit >= loop->wd.credit_max ||
-	    sw__sched_read(s->pid, &run, &wait) < 0 || wait < s->smp_wait_ns)
+	if (s->wd.credit >= loop->wd.credit_max || !sched_look(s, now, &cur))
 		return false;
-	periods = (wait - s->smp_wait_ns) / loop->period_ns;
+	periods = sched_wait(s, now, &cur) / loop->period_ns;
 	if (periods <= s->wd.credit)
 		return false;
 	return sw_wd_credit(&loop->wd, &s->wd, periods - s->wd.credit) > 0;
@@ -558,16 +599,25 @@ static void on_timer(struct sw_loop *loop, bool *ticked)
 		s->dropped_base = loop->wd.dropped;
 	}
 	/* A whole tick of silence: take a baseline of the stub's scheduling,
-	 * for the kill diagnostics.  The queue is in resume order, so those
-	 * silent that long are at its head; the rest answer first, mostly. */
+	 * for the kill diagnostics and the starvation credit; within a tick
+	 * of its deadline, look each period, to see when it last ran.  The
+	 * queue is in resume order, so those silent that long are at its
+	 * head; the rest answer first, mostly. */
 	for (s = loop->q_head;
 	     s && sw_wd_counted(&loop->wd, &s->wd) >= loop->timer_div;
 	     s = s->q_next) {
+		struct sw_sched cur;
+
 		if (!s->sampled) {
-			s->sampled = true; /* one look per resume */
-			s->smp_ok = sw__sched_read(s->pid, &s->smp_run_ns,
-						   &s->smp_wait_ns) == 0;
-			s->smp_ns = now;
+			s->sampled = true; /* one baseline per resume */
+			/* (no run time at all: the kernel keeps no figures) */
+			s->smp_ok = sw__sched_read(s->pid, &s->smp) == 0 &&
+				    s->smp.run_ns;
+			s->smp_ns = s->seen_ns = now;
+			s->seen = s->smp;
+		} else if (sw_wd_counted(&loop->wd, &s->wd) + loop->timer_div >=
+			   loop->wd.limit + s->wd.credit) {
+			sched_look(s, now, &cur);
 		}
 	}
 	/* Muted stubs first: a report made while muted is not a stall. */
@@ -585,7 +635,7 @@ static void on_timer(struct sw_loop *loop, bool *ticked)
 		if (__atomic_load_n(&s->page->state, __ATOMIC_ACQUIRE) !=
 		    SW_STATE_IN_CHILD)
 			sw__on_report(loop, s);
-		else if (!credit_starvation(loop, s) ||
+		else if (!credit_starvation(loop, s, now) ||
 			 sw_wd_expired(&loop->wd, &s->wd))
 			act(loop, s,
 			    sw_wd_step(&loop->wd, &s->wd, SW_WD_EV_EXPIRE), 0);
