@@ -608,6 +608,13 @@ static void on_timer(struct sw_loop *loop, bool *ticked)
 	     s = s->q_next) {
 		struct sw_sched cur;
 
+		/* Reported, its event not yet taken: silent only because the
+		 * monitor is busy, so no /proc reads for it.  (A stub that
+		 * writes a state word without reporting gets no credit: at
+		 * its deadline the word is judged as it stands.) */
+		if (__atomic_load_n(&s->page->state, __ATOMIC_RELAXED) !=
+		    SW_STATE_IN_CHILD)
+			continue;
 		if (!s->sampled) {
 			s->sampled = true; /* one baseline per resume */
 			/* (no run time at all: the kernel keeps no figures) */
