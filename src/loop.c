@@ -1459,7 +1459,9 @@ SW_EXPORT int sw_stub_wait(struct sw_stub *s, struct sw_event *ret_ev)
 		/* Stubs that a host's callbacks resumed quietly must know the
 		 * monitor is about to sleep. */
 		announce_sleep(loop);
-		r = loop_poll(loop, -1, &ticked);
+		/* (a report it found is another stub's callback to run:
+		 * then only look) */
+		r = loop_poll(loop, loop->done_head ? 0 : -1, &ticked);
 		if (r < 0)
 			break;
 		r = run_callbacks(loop, &count);

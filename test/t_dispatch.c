@@ -329,6 +329,62 @@ static void case_prepare_then_wait(intptr_t mode)
 	t_assert(sw_loop_free(loop) == NULL);
 }
 
+/* The same host, when B has already reported by the time the wait on A
+ * begins (quietly, so with no eventfd write): the wait's own announcement
+ * finds that report, and B's callback must run then, not when some later
+ * event wakes the wait.  A never answers and the timer's period is 12.5 s,
+ * so only B's callback, which kills A, ends the wait.  (A stalls before
+ * its first report: it is in flight from its spawn.) */
+struct killer {
+	struct sw_stub *victim;
+	unsigned calls;
+};
+
+static int on_kill_other(struct sw_stub *stub, const struct sw_event *ev,
+			 void *ud)
+{
+	struct killer *k = ud;
+
+	t_assert_eq(ev->type, SW_EV_REPORT);
+	if (++k->calls == 1) {
+		t_pl(stub)->req = 2;
+		return sw_stub_resume(stub); /* quietly: a host that prepares */
+	}
+	return sw_stub_kill(k->victim, SW_KILL_USER);
+}
+
+static void case_prepare_reported_then_wait(intptr_t mode)
+{
+	struct sw_loop *loop = t_loop_opts(100000 * T_MS, T_STALL, 8, 0);
+	struct sw_stub *a = t_spawn(loop, mode, "stall", T_STALL_FUTEX);
+	struct sw_stub *b = t_spawn_echo(loop, mode);
+	struct killer k = { .victim = a };
+	struct pollfd pfd = { .fd = sw_loop_get_fd(loop), .events = POLLIN };
+	struct sw_event ev;
+
+	t_assert_rc(sw_stub_set_callback(b, on_kill_other, &k), 0);
+	t_assert(sw_loop_prepare(loop) >= 0);
+	t_pl(b)->req = 1;
+	t_assert_rc(sw_stub_resume(b), 0);
+	while (!k.calls) {
+		t_assert(poll(&pfd, 1, -1) == 1);
+		t_assert(sw_loop_dispatch(loop) >= 0);
+	}
+	/* B was resumed quietly from its callback: wait for its report to
+	 * reach the state word, then block in a wait on A instead of
+	 * preparing */
+	while (__atomic_load_n(&sw_stub_page(b)->state, __ATOMIC_ACQUIRE) !=
+	       SW_STATE_IN_KERN)
+		t_sleep_ns(T_MS);
+	t_assert_rc(sw_stub_wait(a, &ev), SW_EV_KILL);
+	t_assert_eq(ev.kill.reason, SW_KILL_USER);
+	t_assert_eq(k.calls, 2);
+	t_assert(sw_stub_free(a) == NULL);
+	t_assert_rc(sw_stub_set_callback(b, NULL, NULL), 0);
+	t_stop(b);
+	t_assert(sw_loop_free(loop) == NULL);
+}
+
 /* A host that prepares and then sleeps in its poll, woken by a report that
  * comes after the announcement (the stub answers 2 ms after its resume):
  * the dispatch serves it from the state word, before its epoll_wait (the
@@ -445,6 +501,8 @@ static const struct t_case cases[] = {
 	{ "prepare/exec", case_prepare, T_EXEC, 0 },
 	{ "prepare_then_wait/fn", case_prepare_then_wait, T_FN, 0 },
 	{ "prepare_then_wait/exec", case_prepare_then_wait, T_EXEC, 0 },
+	{ "prepare_reported_then_wait/fn", case_prepare_reported_then_wait, T_FN, 0 },
+	{ "prepare_reported_then_wait/exec", case_prepare_reported_then_wait, T_EXEC, 0 },
 	{ "announced/fn", case_announced, T_FN, 0 },
 	{ "announced/exec", case_announced, T_EXEC, 0 },
 };
