@@ -46,16 +46,6 @@ static double ms(uint64_t ns)
 	return (double)ns / 1e6;
 }
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint32_t rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return (uint32_t)(rng_state >> 16);
-}
-
 static void note_stats(const char *what, struct sw_loop *loop)
 {
 	struct sw_loop_stats st = { .size = sizeof(st) };
@@ -128,7 +118,7 @@ static int on_busy(struct sw_stub *stub, const struct sw_event *ev, void *ud)
 		f->continued++;
 	if (f->stopping)
 		return 0;
-	p->delay_ns = (5 + rng() % 46) * T_MS;
+	p->delay_ns = (5 + t_rng() % 46) * T_MS;
 	p->req = ++b->req;
 	t_assert_rc(sw_stub_resume(stub), 0);
 	return 0;
@@ -361,22 +351,6 @@ static bool sigkill_pending(pid_t pid)
 	return pending;
 }
 
-static uint64_t run_delay_of(pid_t pid)
-{
-	char path[64];
-	unsigned long long run, delay;
-	FILE *f;
-	int n;
-
-	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	n = fscanf(f, "%llu %llu", &run, &delay);
-	fclose(f);
-	return n == 2 ? delay : 0;
-}
-
 /* The hog: SCHED_FIFO on the stub's CPU, spinning from go_ns for run_ns
  * (or until the stub is being killed), then it exits and the stub may run
  * (answer, or die).  Timed by itself, on that CPU, so that the monitor's
@@ -461,7 +435,7 @@ static void starved(bool hog_stops)
 	}
 	t_sleep_ns(10 * T_MS); /* the hog has the CPU */
 
-	rd0 = run_delay_of(pid);
+	rd0 = t_run_delay_of(pid);
 	t_pl(stub)->req = 41;
 	t_pl(stub)->delay_ns = 0;
 	t0 = t_now_ns();
@@ -471,7 +445,7 @@ static void starved(bool hog_stops)
 	r = sw_stub_wait(stub, &ev);
 	t2 = t_now_ns();
 	/* (the kernel adds a wait to run_delay when the task gets a CPU) */
-	waited = r == SW_EV_REPORT ? run_delay_of(pid) - rd0 : 0;
+	waited = r == SW_EV_REPORT ? t_run_delay_of(pid) - rd0 : 0;
 	t_assert(waitpid(hog, &status, 0) == hog);
 	note_stats("beside the hog", loop);
 	t_note("the hog ran %.1f ms from the resume; the wait ended %.1f ms "

@@ -562,9 +562,13 @@ static void h_stop(struct h_stub *h)
 {
 	struct sw_event ev;
 	uint64_t t0, t1, t_end;
+	int rc;
 
 	t_pl(h->s)->req = T_REQ_STOP;
-	t_assert_rc(h_go(h, &ev, &t0, &t1, &t_end), SW_EV_EXIT);
+	rc = h_go(h, &ev, &t0, &t1, &t_end);
+	if (rc != SW_EV_EXIT)
+		t_note_event(rc, &ev);
+	t_assert_rc(rc, SW_EV_EXIT);
 	t_assert(WIFEXITED(ev.status) && WEXITSTATUS(ev.status) == 0);
 	t_assert(sw_stub_free(h->s) == NULL);
 	h->s = NULL;
@@ -594,24 +598,6 @@ static void h_stats_reset(struct sw_loop *loop)
 	t_assert_rc(sw_loop_get_stats(loop, &st, 1), 0);
 }
 
-/* The run-queue wait of a process (its main thread): the second figure of
- * /proc/PID/schedstat, 0 if unavailable. */
-static uint64_t h_sched_wait_ns(pid_t pid)
-{
-	unsigned long long run, wait;
-	char path[64];
-	FILE *f;
-	int n;
-
-	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	n = fscanf(f, "%llu %llu", &run, &wait);
-	fclose(f);
-	return n == 2 ? wait : 0;
-}
-
 static uint64_t h_since(uint64_t now, uint64_t then)
 {
 	return now > then ? now - then : 0;
@@ -633,7 +619,7 @@ static int h_timed_go(struct h_stub *h, struct h_times *tm,
 	memset(tm, 0, sizeof(*tm));
 	tm->pid = sw_stub_pid(h->s);
 	h_stats_reset(h->loop);
-	tm->stub_wait0 = h_sched_wait_ns(tm->pid);
+	tm->stub_wait0 = t_run_delay_of(tm->pid);
 	tm->mon_wait0 = t_run_delay_ns();
 	return h_go(h, ev, &tm->t0, &tm->t1, &tm->t_end);
 }
@@ -666,7 +652,7 @@ static uint64_t h_end_allowance(struct sw_loop *loop, const struct h_times *tm)
 		dropped = grid > st.timer_periods
 				  ? (grid - st.timer_periods) * period : 0;
 	}
-	starved = h_since(h_sched_wait_ns(tm->pid), tm->stub_wait0);
+	starved = h_since(t_run_delay_of(tm->pid), tm->stub_wait0);
 	if (starved > H_NT)
 		starved = H_NT;
 	mon_wait = h_since(t_run_delay_ns(), tm->mon_wait0);
@@ -902,25 +888,6 @@ static void case_scribble(intptr_t param)
 
 /* ---- B: a zombie that only its tracer may reap --------------------------- */
 
-static uint64_t h_cpu_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* The process's CPU time over [t0, now] stays well under its wall time:
- * the loop does not spin on a pidfd that stays readable. */
-static void h_assert_no_spin(const char *what, uint64_t cpu0, uint64_t t0)
-{
-	uint64_t cpu = h_cpu_ns() - cpu0, wall = t_now_ns() - t0;
-
-	t_note("%s: %.1f ms of CPU in %.1f ms", what, ms(cpu), ms(wall));
-	t_assert_msg(cpu * 10 < wall * 3, "%s: the loop spun, %.1f ms of CPU "
-		     "in %.1f ms", what, ms(cpu), ms(wall));
-}
-
 static bool h_has_cap_sys_ptrace(void)
 {
 	char line[256];
@@ -1040,7 +1007,7 @@ static void traced(intptr_t param, bool stall)
 	t_assert(tracer > 0);
 	t_assert_eq(h_tracer_of(pid), tracer);
 
-	cpu0 = h_cpu_ns();
+	cpu0 = t_process_cpu_ns();
 	rc = h_timed_go(&h, &tm, &ev);
 	t0 = tm.t0;
 	t_note_event(rc, &ev);
@@ -1074,17 +1041,17 @@ static void traced(intptr_t param, bool stall)
 	 * rightly killed) */
 	h_roundtrip(&witness, H_TICK_NS);
 	h_roundtrip(&witness, H_TICK_NS);
-	h_assert_no_spin("the wait and a round trip after it", cpu0, t0);
+	t_assert_no_spin("the wait and a round trip after it", cpu0, t0);
 	tf = t_now_ns();
 	t_assert(sw_stub_free(h.s) == NULL);
 	tf = t_now_ns() - tf;
 	t_note("sw_stub_free() took %.2f ms", ms(tf));
 	t_assert_msg(tf < 50 * T_MS, "sw_stub_free() took %.1f ms", ms(tf));
-	cpu0 = h_cpu_ns();
+	cpu0 = t_process_cpu_ns();
 	t0 = t_now_ns();
 	h_roundtrip(&witness, H_TICK_NS);
 	h_roundtrip(&witness, H_TICK_NS);
-	h_assert_no_spin("a round trip after the free", cpu0, t0);
+	t_assert_no_spin("a round trip after the free", cpu0, t0);
 
 	/* the tracer goes: the zombie is the monitor's to reap */
 	h_reap_tracer(tracer);

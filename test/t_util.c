@@ -95,10 +95,10 @@ uint64_t t_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-uint64_t t_run_delay_ns(void)
+static uint64_t schedstat_wait(const char *path)
 {
 	unsigned long long run, delay;
-	FILE *f = fopen("/proc/thread-self/schedstat", "re");
+	FILE *f = fopen(path, "re");
 	int n;
 
 	if (!f)
@@ -106,6 +106,29 @@ uint64_t t_run_delay_ns(void)
 	n = fscanf(f, "%llu %llu", &run, &delay);
 	fclose(f);
 	return n == 2 ? delay : 0;
+}
+
+uint64_t t_run_delay_ns(void)
+{
+	return schedstat_wait("/proc/thread-self/schedstat");
+}
+
+uint64_t t_run_delay_of(pid_t pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
+	return schedstat_wait(path);
+}
+
+void t_assert_no_spin(const char *what, uint64_t cpu0, uint64_t t0)
+{
+	uint64_t cpu = t_process_cpu_ns() - cpu0, wall = t_now_ns() - t0;
+
+	t_note("%s: %.1f ms of CPU in %.1f ms", what, (double)cpu / 1e6,
+	       (double)wall / 1e6);
+	t_assert_msg(cpu * 10 < wall * 3, "%s: the loop spun, %.1f ms of CPU "
+		     "in %.1f ms", what, (double)cpu / 1e6, (double)wall / 1e6);
 }
 
 /* nanosleep is async-signal-safe: usable by fn-mode stubs too */

@@ -28,6 +28,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "t_common.h"
 #include <sys/types.h>
 
 #include "stubwatch.h"
@@ -105,6 +107,11 @@ void t_sleep_ns(uint64_t ns);          /* whole, restarted after signals */
 /* Time this thread spent runnable but not running, from
  * /proc/thread-self/schedstat (0 if unavailable). */
 uint64_t t_run_delay_ns(void);
+/* The same for a process (its main thread), /proc/PID/schedstat. */
+uint64_t t_run_delay_of(pid_t pid);
+/* The process's CPU time over [t0, now] (cpu0 its t_process_cpu_ns() at
+ * t0) stays well under the wall time: nothing spun meanwhile. */
+void t_assert_no_spin(const char *what, uint64_t cpu0, uint64_t t0);
 int t_fd_count(void);                  /* entries of /proc/self/fd */
 /* true if this process has no child at all, live or zombie, of any kind */
 bool t_no_children(void);

@@ -19,6 +19,8 @@
 #include <stubwatch.h>
 #include <stubwatch-ev.h>
 
+#include "../t_common.h"
+
 #define T_PASS 0
 #define T_FAIL 1
 #define T_SKIP 77

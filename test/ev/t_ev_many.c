@@ -27,16 +27,6 @@
 
 #define NSTUBS 1000
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint32_t rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return (uint32_t)(rng_state >> 16);
-}
-
 struct many;
 
 struct slot {
@@ -86,7 +76,7 @@ static int on_event(struct sw_stub *s, const struct sw_event *ev, void *ud)
 			m->t_stall = t_now_ns();
 		} else {
 			t_cmd(s, T_CMD_SLEEP,
-			      m->delay_min_us + rng() % m->delay_span_us);
+			      m->delay_min_us + t_rng() % m->delay_span_us);
 		}
 		T_EQ(sw_stub_resume(s), 0);
 		if (sl->idx == m->stalled && sl->reports == m->stall_at)
