@@ -39,7 +39,8 @@
  * the case as well.
  *
  * STUBWATCH_WAKEUP_SECONDS sets how long each case runs (default 8, for a
- * soak up to 600).
+ * soak up to 600); a case that has not checked MIN_CYCLES sleeps by then
+ * runs on until it has, or until three times that.
  */
 #include <inttypes.h>
 #include <poll.h>
@@ -60,22 +61,14 @@
 #endif
 #define SECONDS_DEF   8u
 #define SECONDS_MAX   600u
+#define MIN_CYCLES    1000u  /* sleeps checked: on a busy machine the case
+				runs on, up to three times its seconds */
 #define CYCLE_NS      (2000ull * 1000000)  /* a calm, then a storm       */
 #define STORM_NS      (250ull * 1000000)
 #define GRACE_NS      (1000ull * 1000000)  /* a report's eventfd write   */
 #define BLOCKED_MAX_S 5.0                  /* a host asleep with work    */
 #define NHOGS         2
 #define STALL_TICKS   20u                  /* x T = 50 ms: 1 s           */
-
-static uint64_t rng_state = 0x2545f4914f6cdd1dull;
-
-static uint32_t rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return (uint32_t)(rng_state >> 16);
-}
 
 struct wake;
 
@@ -99,7 +92,7 @@ struct wake {
 	struct slot *slots;
 	unsigned n;
 	bool stopping;
-	uint64_t t0, t_end;
+	uint64_t t0;
 	uint64_t total;    /* reports delivered */
 	uint64_t cycles;   /* checks made, one per host sleep */
 	uint64_t in_kern;  /* checks that found a reported stub */
@@ -422,16 +415,16 @@ static int on_event(struct sw_stub *s, const struct sw_event *ev, void *ud)
 		t_cmd(s, T_CMD_STALL, 0);
 	} else if ((t_now_ns() - w->t0) % CYCLE_NS < CYCLE_NS - STORM_NS) {
 		/* calm */
-		if (rng() % 8 == 0)
+		if (t_rng() % 8 == 0)
 			t_cmd(s, T_CMD_ECHO, 0);
 		else
-			t_cmd(s, T_CMD_SLEEP, 20000 + rng() % 100000);
+			t_cmd(s, T_CMD_SLEEP, 20000 + t_rng() % 100000);
 	} else {
 		/* storm */
-		if (rng() % 2 == 0)
+		if (t_rng() % 2 == 0)
 			t_cmd(s, T_CMD_ECHO, 0);
 		else
-			t_cmd(s, T_CMD_SLEEP, rng() % 2000);
+			t_cmd(s, T_CMD_SLEEP, t_rng() % 2000);
 	}
 	sl->in_flight = true;
 	sl->resumed_ns = t_now_ns();
@@ -525,6 +518,16 @@ static void hogs_stop(struct wake *w)
 	}
 }
 
+/* The case has run its time and checked enough sleeps, or run out of
+ * time: three times its seconds. */
+static bool done(const struct wake *w, uint64_t now)
+{
+	uint64_t secs = case_seconds() * 1000000000ull;
+
+	return now - w->t0 >= 3 * secs ||
+	       (now - w->t0 >= secs && w->cycles >= MIN_CYCLES);
+}
+
 static void finish(struct wake *w)
 {
 	double secs = (t_now_ns() - w->t0) / 1e9;
@@ -541,7 +544,8 @@ static void finish(struct wake *w)
 		 w->kills, w->n);
 	if (!w->stall_killed)
 		t_note("stub %u stalled, its kill still to come", w->stalled);
-	T_ASSERT(w->cycles >= 1000, "only %" PRIu64 " host cycles", w->cycles);
+	T_ASSERT(w->cycles >= MIN_CYCLES, "only %" PRIu64 " host cycles",
+		 w->cycles);
 	T_ASSERT(w->total >= 10 * w->n, "only %" PRIu64 " reports", w->total);
 	w->stopping = true;
 	T_ASSERT(sw_loop_free(w->loop) == NULL, "loop free"); /* kills them */
@@ -590,9 +594,16 @@ static void on_asleep(struct ev_loop *l, ev_timer *tw, int revents)
 
 static void on_end(struct ev_loop *l, ev_timer *tw, int revents)
 {
-	(void)tw;
+	struct evhost *h = (struct evhost *)((char *)tw -
+					     offsetof(struct evhost, end));
+
 	(void)revents;
-	ev_break(l, EVBREAK_ALL);
+	if (done(&h->w, t_now_ns())) {
+		ev_break(l, EVBREAK_ALL);
+		return;
+	}
+	ev_timer_set(tw, 0.1, 0.); /* not enough sleeps yet */
+	ev_timer_start(l, tw);
 }
 
 static int case_libev(void *arg)
@@ -645,7 +656,6 @@ static int case_poll(void *arg)
 	setup(&w, "poll");
 	hogs_start(&w);
 	w.t0 = t_now_ns();
-	w.t_end = w.t0 + case_seconds() * 1000000000ull;
 	do {
 		struct pollfd p = { .fd = w.fd, .events = POLLIN };
 
@@ -660,7 +670,7 @@ static int case_poll(void *arg)
 		r = sw_loop_dispatch(w.loop);
 		T_ASSERT(r >= 0, "sw_loop_dispatch: %d", r);
 		now = t_now_ns();
-	} while (now < w.t_end);
+	} while (!done(&w, now));
 	hogs_stop(&w);
 	finish(&w);
 	return T_PASS;
@@ -669,7 +679,7 @@ static int case_poll(void *arg)
 int main(void)
 {
 	/* Spawning under heavy load takes seconds; the run itself is fixed. */
-	unsigned timeout_ms = 60000 + case_seconds() * 1000;
+	unsigned timeout_ms = 60000 + 3 * case_seconds() * 1000;
 	const struct t_case cases[] = {
 		{ "busy stubs under ev_default_loop, CPU hogs: before "
 		  "every sleep, each stub in flight can wake the host",
