@@ -127,6 +127,23 @@ static void run_all(const struct scenario *sc, struct outcome o[NDRIVERS])
 		       o[d].end.type == SW_EV_KILL ?
 			       ((double)o[d].end.kill.killed_at_ns -
 				(double)o[d].t_after) / 1e6 : 0.);
+	for (int d = 0; d < NDRIVERS; d++) {
+		const struct sw_kill_info *k = &o[d].end.kill;
+
+		if (o[d].end.type != SW_EV_KILL || k->reason != SW_KILL_STALL)
+			continue;
+		/* what the stub did: a starved one waited, a hijacked one
+		 * ran, a sleeping one did neither */
+		t_note("%-24s state %c, silent %.1f ms; in the last %.1f ms it "
+		       "ran %.1f ms and waited %.1f ms for a CPU; monitor "
+		       "late %.1f ms, starvation credit %.1f ms",
+		       driver_name[d], k->state, (double)k->silent_ns / 1e6,
+		       (double)k->stall_window_ns / 1e6,
+		       (double)k->stall_run_ns / 1e6,
+		       (double)k->stall_wait_ns / 1e6,
+		       (double)k->monitor_late_ns / 1e6,
+		       (double)k->starved_ns / 1e6);
+	}
 }
 
 /* Every driver's outcome equals the blocking one's; stall ticks follow the
