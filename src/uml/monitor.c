@@ -191,6 +191,8 @@ static int wait_hello(struct swu_stub *s, int report_fd)
 	while (t == SW_EV_TICK);
 	if (t < 0)
 		return t;
+	if (t == SW_EV_KILL && ev.kill.reason == SW_KILL_STALL)
+		return -ETIMEDOUT; /* silent past N*T, starvation credit and all */
 	if (t != SW_EV_REPORT || !page_in_kern(s))
 		return -EPROTO;
 	snapshot(s, &r);
@@ -246,7 +248,7 @@ int swu_stub_spawn(struct sw_loop *loop, const struct swu_prog *prog,
 	if (r < 0) {
 		s->sw = sw_stub_free(s->sw);
 		free(s);
-		return r == -EPROTO || r == -ESRCH ? -EPROTO : r;
+		return r == -ESRCH ? -EPROTO : r;
 	}
 	*ret_stub = s;
 	return 0;

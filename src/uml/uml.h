@@ -171,7 +171,8 @@ struct swu_stub;
  *
  * Errors: -EINVAL (NULL, bad prog), -ENOSYS (not x86_64), any
  *         sw_stub_spawn() or sw_stub_wait() error, -ENOMEM/-EMFILE (or
- *         another libseccomp error: building the filter), -EPROTO (the
+ *         another libseccomp error: building the filter), -ETIMEDOUT
+ *         (the stub was killed as stalled before its hello), -EPROTO (the
  *         stub died or broke its setup handshake).  On failure nothing is
  *         left behind.
  */
