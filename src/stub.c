@@ -223,6 +223,11 @@ child(const struct sw_spawn_opts *o, struct sw_page *page, size_t size,
 				child_fail(errfd, r);
 			if (efd < 3 && efd != SW_STUB_REPORT_FD)
 				sys(SYS_close, efd, 0, 0, 0, 0);
+			/* 0-2 stay the caller's, unless they are the
+			 * library's own (a caller that closed its stdio before
+			 * sw_loop_new()): every library fd is close-on-exec */
+			for (int fd = 0; fd < 3; fd++)
+				close_if_cloexec(fd, SW_STUB_REPORT_FD);
 			close_from(3, SW_STUB_REPORT_FD); /* memfd, errfd too */
 		} else {
 			close_cloexec(efd); /* memfd and errfd too */

@@ -1228,6 +1228,69 @@ static void case_keep_fds(intptr_t param)
 	h_world_free(&w);
 }
 
+/* A monitor that closed its stdio before creating its loop: the loop's own
+ * fds are 0, 1 and 2, and no stub may inherit them (without
+ * SW_SPAWN_KEEP_FDS a stub keeps the caller's 0-2 and its report fd, and
+ * an exec'd one its page fd).  Run in a child of the case, whose stdio is
+ * closed; the stub's fd list comes back through a pipe. */
+static void case_low_fds(intptr_t param)
+{
+	int pfd[2], want[3], nwant = 0, got[H_MAX_FDS + 1], status, ngot = 0;
+	ssize_t n;
+	pid_t pid;
+
+	t_assert(pipe2(pfd, O_CLOEXEC) == 0);
+	fflush(NULL);
+	pid = fork();
+	t_assert(pid >= 0);
+	if (pid == 0) {
+		struct sw_loop *loop;
+		struct sw_event ev;
+		struct h_stub h;
+		struct h_pl *p;
+		int out = fcntl(pfd[1], F_DUPFD_CLOEXEC, 100), low = 0;
+
+		close(0);
+		close(1);
+		close(2);
+		if (out < 0 || sw_loop_new(NULL, &loop) < 0)
+			_exit(2);
+		for (int fd = 0; fd < 3; fd++)
+			low += fcntl(fd, F_GETFD) > 0; /* the loop's, cloexec */
+		if (low != 3)
+			_exit(3);
+		h_spawn(&h, loop, param, H_LIST_FDS, 0);
+		if (h_wait(&h, &ev, &(uint64_t){ 0 }) != SW_EV_REPORT)
+			_exit(4);
+		p = h_pl_of(sw_stub_page(h.s));
+		if (LOAD(&p->overflow) || LOAD(&p->err))
+			_exit(5);
+		n = (ssize_t)(LOAD(&p->nfds) * sizeof(int));
+		if (write(out, p->fds, (size_t)n) != n)
+			_exit(6);
+		sw_stub_free(h.s);
+		sw_loop_free(loop);
+		_exit(0);
+	}
+	close(pfd[1]);
+	while ((n = read(pfd[0], (char *)got + ngot * (ssize_t)sizeof(int),
+			 sizeof(got) - (size_t)ngot * sizeof(int))) > 0)
+		ngot += (int)(n / (ssize_t)sizeof(int));
+	close(pfd[0]);
+	t_assert(waitpid(pid, &status, 0) == pid);
+	t_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		     "the monitor child: %s",
+		     t_status_str(status, (char[64]){ 0 }));
+	if (H_MODE(param) == T_EXEC)
+		want[nwant++] = SW_EXEC_PAGE_FD;
+	want[nwant++] = SW_STUB_REPORT_FD;
+	qsort(got, (size_t)ngot, sizeof(got[0]), h_cmp_int);
+	for (int i = 0; i < ngot; i++)
+		t_note("the stub has fd %d", got[i]);
+	t_assert_msg(ngot == nwant && !memcmp(got, want, sizeof(int) * nwant),
+		     "the stub holds %d fds, not its own %d", ngot, nwant);
+}
+
 /* The attack: disarm every timerfd and empty every epoll set the stub can
  * reach, then stall.  It reaches none: it is killed on time, and both loops
  * go on, their watchdogs included. */
@@ -1283,6 +1346,8 @@ static const struct t_case cases[] = {
 	{ "keep_fds/exec", case_keep_fds, T_EXEC, 30 },
 	{ "keep_fds_attack/fn", case_keep_fds_attack, T_FN, 30 },
 	{ "keep_fds_attack/exec", case_keep_fds_attack, T_EXEC, 30 },
+	{ "low_fds/fn", case_low_fds, T_FN, 0 },
+	{ "low_fds/exec", case_low_fds, T_EXEC, 0 },
 };
 
 int main(int argc, char **argv)
