@@ -134,7 +134,9 @@ struct sw_stub;
 struct sw_loop_opts {
 	size_t size;           /* sizeof(struct sw_loop_opts)                   */
 	uint64_t tick_ns;      /* watchdog tick T (default 1 s)                 */
-	uint32_t stall_ticks;  /* N: kill after N..N+1 ticks of silence (5)     */
+	uint32_t stall_ticks;  /* N: kill after N..N+1 ticks of silence (5),
+	                          plus a starved stub's credit (at most N
+	                          more) and the monitor's own lateness       */
 	uint32_t timer_div;    /* the loop's one timerfd fires every T/timer_div;
 	                          default 8, at least 2 (see below)             */
 	unsigned flags;        /* SW_LOOP_*                                     */
@@ -266,8 +268,10 @@ int sw_loop_dispatch(struct sw_loop *loop);
  */
 int sw_loop_prepare(struct sw_loop *loop);
 
-/* With SW_LOOP_TICK_EVENTS: called from sw_loop_dispatch() when it read the
- * timer (once per dispatch however many reads).  NULL to clear.
+/* With SW_LOOP_TICK_EVENTS: called from sw_loop_dispatch() or
+ * sw_loop_prepare() when it read the timer (once per call however many
+ * reads); a timer read inside sw_stub_wait() is that wait's SW_EV_TICK
+ * instead.  NULL to clear.
  * Errors: -EINVAL (NULL loop). */
 typedef int (*sw_tick_fn)(struct sw_loop *loop, void *userdata);
 int sw_loop_set_tick_callback(struct sw_loop *loop, sw_tick_fn fn,
@@ -336,7 +340,9 @@ struct sw_kill_info {
 	 * resume (or continue), the watchdog guarantees
 	 *   N*T <= killed_at_ns - R <= (N+1)*T + starved_ns + monitor_late_ns
 	 * so a kill later than (N+1)*T is always explained by these two. */
-	uint64_t killed_at_ns;    /* CLOCK_MONOTONIC when SIGKILL was sent    */
+	uint64_t killed_at_ns;    /* CLOCK_MONOTONIC when the kill was decided,
+	                             right before the /proc reads and the
+	                             SIGKILL                                 */
 	uint64_t monitor_late_ns; /* how late the monitor's own timer reads made
 	                             it: the first read after the resume and the
 	                             killing read, each counted from the timer
