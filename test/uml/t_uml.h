@@ -119,6 +119,15 @@ int t_sampler_vcpu(struct t_sampler *s, unsigned vcpu, uint64_t from,
 int t_check_stall_kill(const struct swu_mevent *k, uint64_t tick_ns,
 		       uint32_t stall_ticks, uint64_t preempt_ns);
 
+/*
+ * A kill of a well-behaved stub: host starvation, not a fault, if the stub
+ * had the CPU for less than two preemption ticks over its silence (the
+ * watchdog credits a starved stub, but only up to N*T).  Returns T_PASS
+ * (starvation, said in a message) or T_FAIL (with messages).
+ */
+int t_judge_false_kill(struct t_sampler *smp, const char *name,
+		       const struct swu_mevent *k, uint64_t preempt_ns);
+
 /* ---- load runs: zero false kills, and hijacks caught on the way ---------- */
 
 #define T_LOAD_MAX_HIJACKS 4

@@ -138,8 +138,22 @@ static int run(enum swu_hijack h, unsigned vcpus, const char *driver)
 	       (unsigned long long)k.kill.sigblk, k.kill.state,
 	       k.others_progressed, k.others_alive);
 
-	T_CHECK(k.stub == vcpus * SPV, "killed stub %u, not the hijacker",
-		k.stub);
+	if (k.stub != vcpus * SPV) {
+		/* a well-behaved stub first: the host starved it, or a fault */
+		char name[64];
+
+		snprintf(name, sizeof(name), "%s, %u vCPU(s), %s",
+			 swu_hijack_name(h), vcpus, driver);
+		T_CHECK(t_judge_false_kill(smp, name, &k, PREEMPT_NS) ==
+				T_PASS,
+			"killed stub %u, not the hijacker", k.stub);
+		t_sampler_stop(smp);
+		swu_machine_free(m);
+		t_events_fini(&c.ev);
+		t_info("SKIP: inconclusive: the host starved a stub the test "
+		       "needs to run (see above)");
+		return T_SKIP;
+	}
 	T_CHECK(!k.false_kill, "counted as a false kill");
 	if (t_check_stall_kill(&k, TICK_NS, STALL_TICKS, PREEMPT_NS) != T_PASS)
 		return T_FAIL;
