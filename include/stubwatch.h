@@ -355,7 +355,10 @@ struct sw_kill_info {
 
 enum sw_event_type {
 	SW_EV_REPORT = 1, /* a valid report: the page's state is IN_KERN      */
-	SW_EV_EXIT = 2,   /* the stub died on its own; status is set, reaped  */
+	SW_EV_EXIT = 2,   /* the stub died on its own; status is set, reaped
+	                     (also when a kill found it exiting already, or
+	                     dying of its own signal: the status is not the
+	                     SIGKILL's)                                     */
 	SW_EV_KILL = 3,   /* the stub was killed; kill and status set, reaped */
 	SW_EV_TICK = 4,   /* SW_LOOP_TICK_EVENTS: a timer read; the stub is
 	                     still in flight, wait again to go on waiting     */

@@ -310,7 +310,18 @@ static void act(struct sw_loop *loop, struct sw_stub *s,
 		complete(loop, s, SW_EV_EXIT);
 		break;
 	case SW_WD_DONE_KILL:
-		complete(loop, s, SW_EV_KILL);
+		/* A status that is not the SIGKILL's: the stub was exiting
+		 * already (an exit can sit in the kernel, in D, past the
+		 * deadline) or died of its own signal first.  It ended on its
+		 * own, and says so. */
+		if (s->ev.status != -1 &&
+		    !(WIFSIGNALED(s->ev.status) &&
+		      WTERMSIG(s->ev.status) == SIGKILL)) {
+			memset(&s->ev.kill, 0, sizeof(s->ev.kill));
+			complete(loop, s, SW_EV_EXIT);
+		} else {
+			complete(loop, s, SW_EV_KILL);
+		}
 		break;
 	case SW_WD_DONE_ANSWER:
 		complete(loop, s, SW_EV_FD);
