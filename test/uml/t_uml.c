@@ -445,9 +445,14 @@ static int judge_stalled_second(const struct t_load *L, struct t_sampler *smp,
 	/* the well-behaved stubs (load_plan() puts the hijackers last) */
 	for (unsigned i = 0; i < L->vcpus * L->stubs_per_vcpu; i++) {
 		struct t_sched st;
+		int r, tries = 0;
 
-		if (t_sampler_stub(smp, i, now - 1000000000ull, now, true,
-				   &st) == 0 && st.wait_ns > worst_stub)
+		/* (a stub's sample of the pass that took the vCPUs' may
+		 * predate `now`: the next pass's will do) */
+		while ((r = t_sampler_stub(smp, i, now - 1000000000ull, now,
+					   true, &st)) < 0 && tries++ < 50)
+			t_sleep_ms(10);
+		if (r == 0 && st.wait_ns > worst_stub)
 			worst_stub = st.wait_ns;
 	}
 	if (worst_stub >= 250000000ull) {
@@ -770,6 +775,10 @@ static int ring_query(struct t_sampler *smp, unsigned idx, uint64_t from,
 		ret->span_ns = b->t - a->t;
 		ret->cpu_ns = b->cpu - a->cpu;
 		ret->wait_ns = b->rd - a->rd + ongoing_wait(r, a, b);
+		/* (run_delay also takes in the part of a wait that began
+		 * before a) */
+		if (ret->wait_ns > ret->span_ns)
+			ret->wait_ns = ret->span_ns;
 		e = 0;
 	}
 	pthread_mutex_unlock(&smp->lock);
