@@ -420,6 +420,30 @@ static int check_kills(struct load_ctx *c, struct t_sampler *smp,
 	return T_PASS;
 }
 
+/* The longest wait for a CPU over the second before `now`, of n entities
+ * (vCPU threads, or stubs), each from the sample before the second to the
+ * first after it.  That one comes within 10 ms if the host lets the sampler
+ * run: wait for it (up to `tries` passes) rather than judge without it. */
+static uint64_t worst_wait(struct t_sampler *smp, bool stubs, unsigned n,
+			   uint64_t now, int tries)
+{
+	uint64_t worst = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct t_sched st;
+		int r, k = 0;
+
+		while ((r = (stubs ? t_sampler_stub : t_sampler_vcpu)(
+				smp, i, now - 1000000000ull, now, true, &st)) <
+			       0 &&
+		       k++ < tries)
+			t_sleep_ms(10);
+		if (r == 0 && st.wait_ns > worst)
+			worst = st.wait_ns;
+	}
+	return worst;
+}
+
 /* A second in which some well-behaved stub made no handshake: a fault,
  * unless a vCPU thread, or a stub (the one a vCPU waits for holds up the
  * others), was kept off the CPUs for a quarter of it. */
@@ -427,45 +451,19 @@ static int judge_stalled_second(const struct t_load *L, struct t_sampler *smp,
 				unsigned sec, int stalled, uint64_t now,
 				unsigned *starved)
 {
-	uint64_t worst = 0, worst_stub = 0;
+	uint64_t worst = worst_wait(smp, false, L->vcpus, now, 500);
+	/* the well-behaved stubs (load_plan() puts the hijackers last); a
+	 * stub's sample of the pass that took the vCPUs' may predate `now` */
+	uint64_t worst_stub = worst_wait(smp, true,
+					 L->vcpus * L->stubs_per_vcpu, now, 50);
 
-	for (unsigned v = 0; v < L->vcpus; v++) {
-		struct t_sched st;
-		int r, tries = 0;
+	if (worst_stub >= 250000000ull || worst >= 250000000ull) {
+		bool stub = worst_stub >= 250000000ull;
 
-		/* the second's superset needs a sample after `now`, which the
-		 * sampler takes within 10 ms if the host lets it run: wait for
-		 * it rather than judge without it */
-		while ((r = t_sampler_vcpu(smp, v, now - 1000000000ull, now,
-					   true, &st)) < 0 && tries++ < 500)
-			t_sleep_ms(10);
-		if (r == 0 && st.wait_ns > worst)
-			worst = st.wait_ns;
-	}
-	/* the well-behaved stubs (load_plan() puts the hijackers last) */
-	for (unsigned i = 0; i < L->vcpus * L->stubs_per_vcpu; i++) {
-		struct t_sched st;
-		int r, tries = 0;
-
-		/* (a stub's sample of the pass that took the vCPUs' may
-		 * predate `now`: the next pass's will do) */
-		while ((r = t_sampler_stub(smp, i, now - 1000000000ull, now,
-					   true, &st)) < 0 && tries++ < 50)
-			t_sleep_ms(10);
-		if (r == 0 && st.wait_ns > worst_stub)
-			worst_stub = st.wait_ns;
-	}
-	if (worst_stub >= 250000000ull) {
-		t_info("%s: second %u: %d stubs made no handshake, and a stub "
+		t_info("%s: second %u: %d stubs made no handshake, and a %s "
 		       "waited %.3f s for a CPU: host starvation",
-		       L->name, sec, stalled, worst_stub / 1e9);
-		(*starved)++;
-		return T_PASS;
-	}
-	if (worst >= 250000000ull) {
-		t_info("%s: second %u: %d stubs made no handshake, and a vCPU "
-		       "thread waited %.3f s for a CPU: host starvation",
-		       L->name, sec, stalled, worst / 1e9);
+		       L->name, sec, stalled, stub ? "stub" : "vCPU thread",
+		       (stub ? worst_stub : worst) / 1e9);
 		(*starved)++;
 		return T_PASS;
 	}
