@@ -197,9 +197,10 @@ struct sw_loop_opts {
  * takes the timer once a period, by the vDSO clock.  A stub that was
  * runnable but got no CPU (/proc/PID/schedstat, with the wait still going
  * on at the kill: state R, run time and CPU count unchanged for more than
- * 20 ms since a look the loop takes each period in the stub's last tick)
- * has that run-queue wait taken off its silence before a stall kill, up to
- * N*T more.  The handshake
+ * 20 ms since a look the loop takes each period in the stub's last tick),
+ * or that the looks found blocked in the kernel (state D: a page fault, a
+ * lock, an exit held up), has that wait taken off its silence before a
+ * stall kill, up to N*T more.  The handshake
  * path makes no clock system call (a wait that sw_stub_run() settles
  * without sleeping reads the vDSO clock once, to see whether the timer is
  * due; SW_LOOP_ADAPTIVE_POLL reads it while spinning).  The timer is
@@ -332,10 +333,11 @@ struct sw_kill_info {
 	 * /proc/PID/schedstat; all 0 if unavailable).  A spinning stub runs
 	 * most of the window, a starved one waits for a CPU, a stopped or
 	 * sleeping one does neither.  The wait includes one still going on at
-	 * the kill, as the loop's looks saw it. */
+	 * the kill, as the loop's looks saw it, and time the looks saw it
+	 * blocked in the kernel (D). */
 	uint64_t stall_window_ns; /* the span observed                         */
 	uint64_t stall_run_ns;    /* time it ran on a CPU in it                */
-	uint64_t stall_wait_ns;   /* time it was runnable but waited for a CPU */
+	uint64_t stall_wait_ns;   /* time it waited for a CPU (or, seen, in D) */
 	/* STALL: the timing of the kill itself.  With R the stub's last
 	 * resume (or continue), the watchdog guarantees
 	 *   N*T <= killed_at_ns - R <= (N+1)*T + starved_ns + monitor_late_ns
@@ -349,8 +351,9 @@ struct sw_kill_info {
 	                             expiration it took, plus any timer periods
 	                             beyond one tick that a single read found
 	                             (a frozen monitor) and did not count     */
-	uint64_t starved_ns;      /* run-queue wait taken off the stub's silence
-	                             (runnable, no CPU); at most N*T           */
+	uint64_t starved_ns;      /* wait taken off the stub's silence
+	                             (runnable with no CPU, or blocked in the
+	                             kernel, D); at most N*T                  */
 };
 
 enum sw_event_type {

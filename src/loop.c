@@ -227,20 +227,23 @@ static bool sched_look(struct sw_stub *s, uint64_t now, struct sw_sched *cur)
 }
 
 /*
- * The stub's wait for a CPU since its baseline: the waits the kernel has
- * accounted, and the one still going on, which the kernel accounts only once
- * the wait ends.  A stub found runnable at one look, and at every look since
- * with neither its run time nor its CPU count moved, has not run since that
- * look: it has waited at least that long (once that is past
- * SW_RUN_STALE_NS, so that a stub on a CPU all along is not mistaken).
+ * The stub's wait since its baseline that was not its choice: the waits for
+ * a CPU the kernel has accounted, and the one still going on, which the
+ * kernel accounts only once it ends.  A stub found runnable at one look, and
+ * at every look since with neither its run time nor its CPU count moved, has
+ * not run since that look: it has waited at least that long (once that is
+ * past SW_RUN_STALE_NS, so that a stub on a CPU all along is not mistaken).
+ * So has one found blocked in the kernel (D: a page fault, a lock, an exit
+ * held up by others) at each look since: the kernel keeps no figure for
+ * that, so only what the looks saw counts.
  */
 static uint64_t sched_wait(const struct sw_stub *s, uint64_t now,
 			   const struct sw_sched *cur)
 {
 	uint64_t w = cur->wait_ns - s->smp.wait_ns;
 
-	if (cur->state == 'R' && s->seen.state == 'R' &&
-	    now - s->seen_ns >= SW_RUN_STALE_NS)
+	if ((cur->state == 'R' || cur->state == 'D') &&
+	    s->seen.state == cur->state && now - s->seen_ns >= SW_RUN_STALE_NS)
 		w += now - s->seen_ns;
 	return w;
 }

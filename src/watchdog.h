@@ -34,10 +34,10 @@
  *                A promptly scheduled monitor (L = 0) kills within
  *                (N*T, N*T + 2*T/k].
  *
- * Starvation credit.  A stub that was runnable but got no CPU is not silent
- * by choice: before a kill the loop may credit it with its run-queue wait
- * (sw_wd_credit()), which moves its deadline by as many periods, at most N*k
- * in all, so a stub that never runs still dies.
+ * Starvation credit.  A stub that was runnable but got no CPU, or blocked
+ * in the kernel (D), is not silent by choice: before a kill the loop may
+ * credit it with that wait (sw_wd_credit()), which moves its deadline by as
+ * many periods, at most N*k in all, so a stub that never runs still dies.
  */
 #ifndef SW_WATCHDOG_H
 #define SW_WATCHDOG_H

@@ -25,6 +25,9 @@
  *     CPUs: their autogroups get the CPU in turn, and the idle stub then
  *     runs now and then, or starves behind their tasks even without the
  *     hog.  An RT hog starves it whatever the rest of the host does.)
+ *   blocked: the stub waits in the kernel, in state D (it vforks a child
+ *     that sleeps): credited as a starved one is, not killed while that
+ *     lasts 1.6*N*T; killed with starved_ns > 0 when it lasts for ever.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -507,12 +510,81 @@ static void case_starved_killed(intptr_t unused)
 	starved(false);
 }
 
+/*
+ * blocked: the stub waits in the kernel, in state D, not by its own sleep:
+ * it vforks a child that sleeps, and a vfork's parent waits for the child
+ * uninterruptibly.  For 1.6*N*T it is credited and not killed; for ever, it
+ * is killed after N*T plus its credit, at most N*T more.
+ */
+static void blocked(intptr_t param, bool ends)
+{
+	struct sw_loop *loop = t_loop_opts(S_TICK_NS, S_STALL, 0, 0);
+	struct sw_stub *stub = t_spawn_echo(loop, T_PMODE(param));
+	pid_t pid = sw_stub_pid(stub);
+	struct sw_event ev;
+	uint64_t t0, t1;
+	int r;
+
+	/* the vfork child of a killed stub dies with it (PDEATHSIG) and
+	 * comes to us, to be reaped */
+	t_assert(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+	t_echo(stub, 3);
+	t_pl(stub)->delay_ns = 0;
+	t_pl(stub)->arg = ends ? S_NT * 16 / 10 : 3600 * 1000 * T_MS;
+	t_pl(stub)->req = T_REQ_VFORK;
+	t0 = t_now_ns();
+	t_assert_rc(sw_stub_resume(stub), 0);
+	t1 = t_now_ns();
+	r = sw_stub_wait(stub, &ev);
+	t_note("the wait ended %.1f ms after the resume with %s",
+	       ms(t_now_ns() - t1), t_ev_name(r));
+	if (r == SW_EV_KILL)
+		t_note("credited %.1f ms, state %c, stall_run_ns %.1f ms, "
+		       "stall_wait_ns %.1f ms of a %.1f ms window",
+		       ms(ev.kill.starved_ns), ev.kill.state,
+		       ms(ev.kill.stall_run_ns), ms(ev.kill.stall_wait_ns),
+		       ms(ev.kill.stall_window_ns));
+	if (ends) {
+		t_assert_msg(r == SW_EV_REPORT, "a stub blocked in the kernel "
+			     "for 1.6*N*T ended in %s", t_ev_name(r));
+		t_assert_eq(t_pl(stub)->ack, T_REQ_VFORK + 1);
+		t_echo(stub, 3);
+		t_stop(stub);
+	} else {
+		const struct sw_kill_info *k = &ev.kill;
+
+		t_assert_rc(r, SW_EV_KILL);
+		assert_stall_kill(&ev, pid);
+		t_assert_eq(k->state, 'D');
+		t_assert_kill_window("blocked for ever", loop, t0, t1, k);
+		t_assert(k->starved_ns > 0 && k->starved_ns <= S_NT);
+		t_assert(sw_stub_free(stub) == NULL);
+		while (waitpid(-1, NULL, __WALL) > 0)
+			;
+	}
+	t_assert(sw_loop_free(loop) == NULL);
+}
+
+static void case_blocked_reports(intptr_t param)
+{
+	blocked(param, true);
+}
+
+static void case_blocked_killed(intptr_t param)
+{
+	blocked(param, false);
+}
+
 static const struct t_case cases[] = {
 	{ "busy_blocking/fn", case_busy_blocking, T_FN, 180 },
 	{ "slow_callback/fn", case_slow_callback, T_FN, 0 },
 	{ "slow_callback/exec", case_slow_callback, T_EXEC, 0 },
 	{ "starved_reports/fn", case_starved_reports, T_FN, 0 },
 	{ "starved_killed/fn", case_starved_killed, T_FN, 0 },
+	{ "blocked_reports/fn", case_blocked_reports, T_FN, 0 },
+	{ "blocked_reports/exec", case_blocked_reports, T_EXEC, 0 },
+	{ "blocked_killed/fn", case_blocked_killed, T_FN, 0 },
+	{ "blocked_killed/exec", case_blocked_killed, T_EXEC, 0 },
 };
 
 int main(int argc, char **argv)

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sched.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -324,6 +325,15 @@ static uint64_t t_fdcheck(const struct t_payload *p)
 	return result;
 }
 
+static int t_vfork_child(void *arg)
+{
+	struct t_payload *p = arg;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL); /* dies with a killed stub */
+	t_sleep_ns(LOAD(&p->arg));
+	return 0;
+}
+
 int t_role_echo(struct sw_page *page, void *arg)
 {
 	struct t_payload *p = t_payload(page);
@@ -377,6 +387,17 @@ int t_role_echo(struct sw_page *page, void *arg)
 		case T_REQ_NOTIFY_STALL:
 			syscall(SYS_getpgid, 0);
 			t_stall(page, LOAD(&p->arg));
+		case T_REQ_VFORK: {
+			/* CLONE_VFORK: this thread waits in the kernel (state
+			 * D) until the child, on a stack of its own, exits */
+			static char stack[64 * 1024] __attribute__((aligned(16)));
+			int c = clone(t_vfork_child, stack + sizeof(stack),
+				      CLONE_VM | CLONE_VFORK, p);
+
+			if (c > 0)
+				waitpid(c, NULL, __WALL);
+			break;
+		}
 		case T_REQ_SCRIBBLE:
 			/* the monitor must not trust these back */
 			page->magic = 0;

@@ -203,6 +203,9 @@ struct t_payload {
 					 result = the sum of what it got   */
 #define T_REQ_NOTIFY_STALL (T_REQ_CMD + 11) /* getpgid(0) once, then
 					       t_stall(arg)                 */
+#define T_REQ_VFORK (T_REQ_CMD + 12) /* vfork a child that sleeps arg ns
+					and exits (the stub waits in the
+					kernel, state D), then answer     */
 
 /*
  * Stall kinds: what a stub does when it stops reporting (the low byte of
