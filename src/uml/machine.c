@@ -104,6 +104,10 @@ struct swu_machine {
 	bool stop;
 	unsigned ready, finished;
 	bool started, joined;
+	/* The first stub stall-killed before its hello (under lock). */
+	bool start_killed;
+	unsigned start_kill_stub;
+	struct sw_kill_info start_kill;
 };
 
 /* ---- the shared run queue ---------------------------------------------- */
@@ -631,13 +635,23 @@ static int vcpu_spawn_one(struct swu_vcpu *v, unsigned idx)
 	struct swu_machine *m = v->m;
 	struct swu_mstub *ms = &m->stubs[idx];
 	struct swu_mevent e = { 0 };
+	struct sw_kill_info why;
 	struct swu_stub *s;
 	int r;
 
 	ms->prog = (struct swu_prog){ .kind = SWU_PROG_MIXED };
 	if (m->o.plan)
 		m->o.plan(v->id, idx, &ms->prog, m->o.userdata);
-	r = swu_stub_spawn(v->loop, &ms->prog, 0, &s);
+	r = swu__stub_spawn(v->loop, &ms->prog, 0, &s, &why);
+	if (r == -ETIMEDOUT) {
+		pthread_mutex_lock(&m->lock);
+		if (!m->start_killed) {
+			m->start_killed = true;
+			m->start_kill_stub = idx;
+			m->start_kill = why;
+		}
+		pthread_mutex_unlock(&m->lock);
+	}
 	if (r < 0)
 		return r;
 	ms->s = s;
@@ -863,6 +877,23 @@ struct swu_machine *swu_machine_free(struct swu_machine *m)
 	free(m->stubs);
 	free(m);
 	return NULL;
+}
+
+int swu_machine_start_kill(struct swu_machine *m, unsigned *ret_stub,
+			   struct sw_kill_info *ret)
+{
+	int r = -ENOENT;
+
+	if (!m || !ret_stub || !ret)
+		return -EINVAL;
+	pthread_mutex_lock(&m->lock);
+	if (m->start_killed) {
+		*ret_stub = m->start_kill_stub;
+		*ret = m->start_kill;
+		r = 0;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return r;
 }
 
 int swu_machine_request_stop(struct swu_machine *m)

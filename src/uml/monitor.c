@@ -178,7 +178,8 @@ static int page_in_kern(const struct swu_stub *s)
 }
 
 /* Wait out the setup report, ignoring preemption ticks. */
-static int wait_hello(struct swu_stub *s, int report_fd)
+static int wait_hello(struct swu_stub *s, int report_fd,
+		      struct sw_kill_info *why)
 {
 	struct swu_shared *sh = sw_page_payload(s->page);
 	struct swu_report r;
@@ -191,8 +192,11 @@ static int wait_hello(struct swu_stub *s, int report_fd)
 	while (t == SW_EV_TICK);
 	if (t < 0)
 		return t;
-	if (t == SW_EV_KILL && ev.kill.reason == SW_KILL_STALL)
+	if (t == SW_EV_KILL && ev.kill.reason == SW_KILL_STALL) {
+		if (why)
+			*why = ev.kill;
 		return -ETIMEDOUT; /* silent past N*T, starvation credit and all */
+	}
 	if (t != SW_EV_REPORT || !page_in_kern(s))
 		return -EPROTO;
 	snapshot(s, &r);
@@ -211,6 +215,13 @@ static int wait_hello(struct swu_stub *s, int report_fd)
 
 int swu_stub_spawn(struct sw_loop *loop, const struct swu_prog *prog,
 		   unsigned spawn_flags, struct swu_stub **ret_stub)
+{
+	return swu__stub_spawn(loop, prog, spawn_flags, ret_stub, NULL);
+}
+
+int swu__stub_spawn(struct sw_loop *loop, const struct swu_prog *prog,
+		    unsigned spawn_flags, struct swu_stub **ret_stub,
+		    struct sw_kill_info *why)
 {
 	struct sw_spawn_opts o = { .size = sizeof(o) };
 	struct swu_stub *s;
@@ -244,7 +255,7 @@ int swu_stub_spawn(struct sw_loop *loop, const struct swu_prog *prog,
 
 	r = report_fd >= 0 && report_fd < (1 << 20) ? 0 : -EPROTO;
 	if (r == 0)
-		r = wait_hello(s, report_fd);
+		r = wait_hello(s, report_fd, why);
 	if (r < 0) {
 		s->sw = sw_stub_free(s->sw);
 		free(s);

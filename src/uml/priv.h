@@ -34,6 +34,12 @@ struct swu_stub {
  * const struct swu_prog *.  Runs in the raw clone3 child. */
 int swu__stub_main(struct sw_page *page, void *arg);
 
+/* monitor.c: swu_stub_spawn(), and when the stub is stall-killed before its
+ * hello (-ETIMEDOUT) the kill's figures in *why (if why is not NULL). */
+int swu__stub_spawn(struct sw_loop *loop, const struct swu_prog *prog,
+		    unsigned spawn_flags, struct swu_stub **ret_stub,
+		    struct sw_kill_info *why);
+
 /* ---- machine.c: the interface of a vCPU driver ---------------------------
  *
  * A driver decides how a vCPU thread waits; the machine decides what it

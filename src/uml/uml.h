@@ -344,6 +344,13 @@ int swu_machine_new(const struct swu_machine_opts *opts,
  * -EAGAIN (threads), any swu_stub_spawn()/sw_loop_new() error. */
 int swu_machine_start(struct swu_machine *m);
 
+/* After swu_machine_start() failed with -ETIMEDOUT: the stub that the
+ * watchdog killed before its hello, and the kill's figures (a host that
+ * keeps a starting stub off the CPUs past N*T and its credit shows as
+ * stall_run_ns near 0).  Errors: -EINVAL, -ENOENT (no such kill). */
+int swu_machine_start_kill(struct swu_machine *m, unsigned *ret_stub,
+			   struct sw_kill_info *ret);
+
 /* Stop: every vCPU finishes the quantum it is in (a hijacked stub is waited
  * out by the watchdog), then frees its stubs and its loop.  Joins the
  * threads.  Returns the first vCPU error or 0.  Idempotent. */

@@ -377,6 +377,45 @@ int t_judge_false_kill(struct t_sampler *smp, const char *name,
 	return T_PASS;
 }
 
+int t_machine_start(struct swu_machine *m, const char *name,
+		    uint64_t preempt_ns)
+{
+	struct sw_kill_info k;
+	unsigned stub;
+	int r;
+
+	r = swu_machine_start(m);
+	if (r == 0)
+		return T_PASS;
+	if (r == -ENOSYS) {
+		t_info("SKIP: %s", strerror(-r));
+		swu_machine_free(m);
+		return T_SKIP;
+	}
+	if (r != -ETIMEDOUT || swu_machine_start_kill(m, &stub, &k) < 0) {
+		t_fail_msg(__FILE__, __LINE__, "%s: machine_start: %s", name,
+			   strerror(-r));
+		swu_machine_free(m);
+		return T_FAIL;
+	}
+	t_info("%s: stub %u killed before its hello: silent %.3f s, in a "
+	       "%.3f s window it ran %.3f s and waited %.3f s (credited "
+	       "%.3f s), state %c, monitor late %.3f s",
+	       name, stub, k.silent_ns / 1e9, k.stall_window_ns / 1e9,
+	       k.stall_run_ns / 1e9, k.stall_wait_ns / 1e9,
+	       k.starved_ns / 1e9, k.state, k.monitor_late_ns / 1e9);
+	swu_machine_free(m);
+	if (k.stall_window_ns > 0 && k.stall_run_ns < 2 * preempt_ns &&
+	    2 * k.stall_wait_ns >= k.stall_window_ns) {
+		t_info("SKIP: %s: host starvation, not a fault: the starting "
+		       "stub was kept off the CPUs", name);
+		return T_SKIP;
+	}
+	t_fail_msg(__FILE__, __LINE__,
+		   "%s: a starting stub had the CPU and made no hello", name);
+	return T_FAIL;
+}
+
 static int judge_false_kill(struct load_ctx *c, struct t_sampler *smp,
 			    const struct swu_mevent *k, unsigned *starved)
 {
@@ -500,14 +539,11 @@ int t_load_run(const struct t_load *L)
 	T_CHECK(r == 0, "machine_new: %s", strerror(-r));
 	prev = calloc(swu_machine_nstubs(m), sizeof(*prev));
 	T_CHECK(prev, "calloc");
-	r = swu_machine_start(m);
-	if (r == -ENOSYS) {
-		t_info("SKIP: %s", strerror(-r));
-		swu_machine_free(m);
+	r = t_machine_start(m, L->name, L->preempt_ns);
+	if (r != T_PASS) {
 		free(prev);
-		return T_SKIP;
+		return r;
 	}
-	T_CHECK(r == 0, "machine_start: %s", strerror(-r));
 	r = t_sampler_start(m, &smp);
 	T_CHECK(r == 0, "sampler: %s", strerror(-r));
 

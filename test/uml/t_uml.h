@@ -128,6 +128,17 @@ int t_check_stall_kill(const struct swu_mevent *k, uint64_t tick_ns,
 int t_judge_false_kill(struct t_sampler *smp, const char *name,
 		       const struct swu_mevent *k, uint64_t preempt_ns);
 
+/*
+ * swu_machine_start(), judged: T_PASS when it started, T_SKIP (said why)
+ * when this host cannot run the model (-ENOSYS) or kept a starting stub off
+ * the CPUs past its whole window (killed before its hello having run less
+ * than two preemption ticks and waited for a CPU at least half of the
+ * stall, as the kill's own schedstat figures show), T_FAIL otherwise.  On anything but T_PASS the machine is
+ * freed.
+ */
+int t_machine_start(struct swu_machine *m, const char *name,
+		    uint64_t preempt_ns);
+
 /* ---- load runs: zero false kills, and hijacks caught on the way ---------- */
 
 #define T_LOAD_MAX_HIJACKS 4

@@ -97,13 +97,9 @@ static int run(enum swu_hijack h, unsigned vcpus, const char *driver)
 	t_events_init(&c.ev);
 	r = swu_machine_new(&o, &m);
 	T_CHECK(r == 0, "machine_new: %s", strerror(-r));
-	r = swu_machine_start(m);
-	if (r == -ENOSYS) {
-		t_info("SKIP: %s", strerror(-r));
-		swu_machine_free(m);
-		return T_SKIP;
-	}
-	T_CHECK(r == 0, "machine_start: %s", strerror(-r));
+	r = t_machine_start(m, swu_hijack_name(h), PREEMPT_NS);
+	if (r != T_PASS)
+		return r;
 	r = t_sampler_start(m, &smp);
 	T_CHECK(r == 0, "sampler: %s", strerror(-r));
 
