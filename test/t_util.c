@@ -571,6 +571,81 @@ static __attribute__((noreturn)) void t_case_child(const struct t_case *c)
 
 /* Reap what a case left in its process group (orphans come to us: we are
  * a subreaper).  Returns how many processes were left. */
+/* First line of /proc/<path>, newline cut; "" if unreadable. */
+static void t_read_line(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+
+	buf[0] = 0;
+	if (!f)
+		return;
+	if (!fgets(buf, (int)len, f))
+		buf[0] = 0;
+	fclose(f);
+	buf[strcspn(buf, "\n")] = 0;
+}
+
+/* A timed-out case, before it is killed: where each thread of each process
+ * in its group is (state, wait channel, system call, kernel stack). */
+static void t_dump_group(pid_t pgid)
+{
+	char path[96], line[512], wchan[64], sc[128];
+	struct dirent *d, *t;
+	DIR *proc, *task;
+
+	proc = opendir("/proc");
+	if (!proc)
+		return;
+	while ((d = readdir(proc))) {
+		int pid = atoi(d->d_name), pg = -1;
+		char st = '?', *p;
+
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		t_read_line(path, line, sizeof(line));
+		p = strrchr(line, ')');
+		if (!p || sscanf(p + 1, " %c %*d %d", &st, &pg) != 2 ||
+		    pg != (int)pgid)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task", pid);
+		task = opendir(path);
+		while (task && (t = readdir(task))) {
+			int tid = atoi(t->d_name);
+			FILE *f;
+
+			if (tid <= 0)
+				continue;
+			snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid,
+				 tid);
+			t_read_line(path, line, sizeof(line));
+			p = strrchr(line, ')');
+			st = p ? p[2] : '?';
+			snprintf(path, sizeof(path), "/proc/%d/task/%d/wchan",
+				 pid, tid);
+			t_read_line(path, wchan, sizeof(wchan));
+			snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall",
+				 pid, tid);
+			t_read_line(path, sc, sizeof(sc));
+			printf("# timeout: pid %d tid %d state %c wchan %s "
+			       "syscall %s\n", pid, tid, st,
+			       wchan[0] ? wchan : "-", sc[0] ? sc : "-");
+			snprintf(path, sizeof(path), "/proc/%d/task/%d/stack",
+				 pid, tid);
+			f = fopen(path, "r");
+			for (int i = 0; f && i < 8 && fgets(line, sizeof(line), f);
+			     i++)
+				printf("#   %s", line);
+			if (f)
+				fclose(f);
+		}
+		if (task)
+			closedir(task);
+	}
+	closedir(proc);
+	fflush(stdout);
+}
+
 static int t_reap_leftovers(pid_t pgid)
 {
 	uint64_t end = t_now_ns() + 2000 * T_MS;
@@ -625,6 +700,7 @@ static enum t_result t_run_case(unsigned n, const struct t_case *c)
 		now = t_now_ns();
 		if (now >= end) {
 			timed_out = true;
+			t_dump_group(pid);
 			kill(-pid, SIGKILL);
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, __WALL);

@@ -282,6 +282,15 @@ struct t_payload *t_pl(struct sw_stub *stub);
 int t_request(struct sw_stub *stub, uint64_t req, struct sw_event *ev);
 /* n echo round trips, each answer checked. */
 void t_echo(struct sw_stub *stub, unsigned long n);
+/*
+ * A stall kill of a stub that was to report, with the whole starvation
+ * credit used (starved_ns >= N*T: it was runnable with no CPU, or blocked
+ * in the kernel, state D, for at least N*T of its window) says nothing
+ * about the monitor: skip the case as inconclusive, with the figures.  A
+ * stub that reported and sleeps (state S) is never credited, so a lost
+ * report cannot hide here.  t_expect() (for a REPORT) and t_echo() call it.
+ */
+void t_skip_if_held(struct sw_stub *stub, int rc, const struct sw_event *ev);
 /* Wait for one event and assert its type. */
 void t_expect(struct sw_stub *stub, enum sw_event_type type,
 	      struct sw_event *ev);
