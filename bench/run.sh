@@ -6,7 +6,7 @@
 #
 # Writes into OUTDIR:
 #   results.txt        the human tables (also printed)
-#   results.jsonl      one JSON object per line (the shapes)
+#   results.jsonl      one JSON object per line (one shape per phase)
 #   results.md         the markdown tables the README shows
 #   latency.dat        round-trip percentile curves
 #   latency.png        their plot, when gnuplot is there

@@ -21,7 +21,7 @@
  *     takes its report.  While the hog never stops, it is killed after N*T
  *     plus its credit (at most N*T more), so by (2N+1)*T plus the
  *     monitor's lateness, with starved_ns > 0.  (A SCHED_IDLE stub beside
- *     a nice -20 hog is not starved reliably where other sessions load the
+ *     a nice -20 hog is not starved reliably where other users load the
  *     CPUs: their autogroups get the CPU in turn, and the idle stub then
  *     runs now and then, or starves behind their tasks even without the
  *     hog.  An RT hog starves it whatever the rest of the host does.)
