@@ -77,6 +77,8 @@ int pair_open_in(struct pair *p, enum variant v, struct sw_loop *loop,
 		 bool exec);
 /* main() of "stubwatch-bench --stub". */
 int bench_stub_exec_main(void);
+/* The stub every variant drives (fn mode; arg is its comm name). */
+int bench_stub_main(struct sw_page *page, void *arg);
 void pair_close(struct pair *p);
 /* Timed round trips: samples[i] = ns of round trip i (NULL: untimed). */
 int pair_run(struct pair *p, uint64_t *samples, size_t n);
@@ -117,6 +119,21 @@ struct lat_stats {
 	double p50, p90, p99, p999, max; /* microseconds */
 };
 void stats_compute(uint64_t *samples, size_t n, struct lat_stats *st);
+
+/* spawn.c: one kind of spawn, timed over cycles of spawn, first report and
+ * sw_stub_free(). */
+struct spawn_variant {
+	const char *name;
+	bool exec;            /* exec mode (else fn)                         */
+	unsigned flags;       /* SW_SPAWN_* besides PDEATHSIG                */
+	bool ran;
+	struct lat_stats up;  /* spawn to first report                       */
+	struct lat_stats cycle; /* spawn to the end of sw_stub_free()        */
+};
+/* n cycles of each variant, alternating; as uid nobody in a child process
+ * if unprivileged (and the bench is root).  0 or -errno (nothing ran). */
+int spawn_cost_run(struct spawn_variant *vs, int nv, size_t n,
+		   bool unprivileged);
 double quantile_sorted(const uint64_t *sorted, size_t n, double q);
 double median_d(double *v, size_t n); /* sorts v */
 void minmax_d(const double *v, size_t n, double *lo, double *hi);

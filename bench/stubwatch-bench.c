@@ -59,7 +59,8 @@ enum {
 	PH_DETECT = 1 << 2,
 	PH_SCALE = 1 << 3,
 	PH_DETECT_LOAD = 1 << 4,
-	PH_ALL = 0x1f,
+	PH_SPAWN = 1 << 5,
+	PH_ALL = 0x3f,
 };
 
 static struct {
@@ -932,7 +933,7 @@ static void run_syscalls(void)
 			      s->mon_cs, s->stub_cs);
 		}
 	}
-	/* The issue's JSON shape has no pinning: it carries the cross-CPU
+	/* The latency JSON shape has no pinning: it carries the cross-CPU
 	 * count (each side really sleeps there), or same-CPU if only that ran. */
 	for (int v = 0; v < V_COUNT; v++) {
 		struct sc_result *s = scres[v][PIN_CROSS].ran ? &scres[v][PIN_CROSS]
@@ -2625,6 +2626,93 @@ static void report_scale_loops(void)
 	}
 }
 
+/* ---- spawn: what containment costs ------------------------------------------ */
+
+static struct spawn_variant spawn_root[] = {
+	{ .name = "fn" },
+	{ .name = "fn+pidns", .flags = SW_SPAWN_PIDNS },
+	{ .name = "exec", .exec = true },
+	{ .name = "exec+pidns", .exec = true, .flags = SW_SPAWN_PIDNS },
+};
+static struct spawn_variant spawn_user[] = {
+	{ .name = "fn" },
+	{ .name = "fn+pidns+userns", .flags = SW_SPAWN_PIDNS },
+};
+#define NSPAWN_ROOT (int)(sizeof(spawn_root) / sizeof(spawn_root[0]))
+#define NSPAWN_USER (int)(sizeof(spawn_user) / sizeof(spawn_user[0]))
+static char spawn_user_skip[160];
+
+static void run_spawn(void)
+{
+	size_t n = o.quick ? 50 : 400;
+	int r;
+
+	r = spawn_cost_run(spawn_root, NSPAWN_ROOT, n, false);
+	if (r < 0)
+		skip("spawn", strerror(-r));
+	if (geteuid() != 0)
+		return; /* the rows above are the unprivileged ones */
+	r = spawn_cost_run(spawn_user, NSPAWN_USER, n, true);
+	if (r < 0) {
+		snprintf(spawn_user_skip, sizeof(spawn_user_skip),
+			 "as uid nobody: %s", strerror(-r));
+		skip("spawn, unprivileged", spawn_user_skip);
+	}
+}
+
+static void report_spawn_rows(const char *who, struct spawn_variant *vs,
+			      int nv)
+{
+	for (int k = 0; k < nv; k++) {
+		struct spawn_variant *v = &vs[k];
+		/* against the plain spawn of the same mode, in this run */
+		struct spawn_variant *base = v->exec ? &vs[2] : &vs[0];
+		char rs[32] = "";
+
+		if (!v->ran)
+			continue;
+		if (v != base)
+			snprintf(rs, sizeof(rs), "%.2f",
+				 v->cycle.p50 / base->cycle.p50);
+		tprintf(&human, "%-12s %-16s %6zu %9.1f %9.1f %9.1f %9.1f %8s\n",
+			who, v->name, v->cycle.n, v->up.p50, v->up.p99,
+			v->cycle.p50, v->cycle.p99, rs);
+		tprintf(&md, "| %s | %s | %zu | %.1f | %.1f | %.1f | %.1f | %s |\n",
+			who, v->name, v->cycle.n, v->up.p50, v->up.p99,
+			v->cycle.p50, v->cycle.p99, rs);
+		jsonl("{\"bench\":\"spawn\",\"monitor\":\"%s\","
+		      "\"variant\":\"%s\",\"n\":%zu,\"up_p50_us\":%.1f,"
+		      "\"up_p99_us\":%.1f,\"cycle_p50_us\":%.1f,"
+		      "\"cycle_p99_us\":%.1f}",
+		      who, v->name, v->cycle.n, v->up.p50, v->up.p99,
+		      v->cycle.p50, v->cycle.p99);
+	}
+}
+
+static void report_spawn(void)
+{
+	if (!spawn_root[0].ran && !spawn_user[0].ran)
+		return;
+	tprintf(&human,
+		"\n== spawn: sw_stub_spawn() to the first report (up), and to "
+		"the end of sw_stub_free() (cycle); variants alternate ==\n");
+	tprintf(&human, "%-12s %-16s %6s %9s %9s %9s %9s %8s\n", "monitor",
+		"spawn", "n", "up_p50", "up_p99", "cyc_p50", "cyc_p99",
+		"x plain");
+	tprintf(&md,
+		"\n### Spawn: sw_stub_spawn() to the first report (up), and to "
+		"the end of sw_stub_free() (cycle), in us; variants alternate\n\n"
+		"| monitor | spawn | n | up p50 | up p99 | cycle p50 | "
+		"cycle p99 | cycle p50 vs plain |\n"
+		"|---|---|---:|---:|---:|---:|---:|---:|\n");
+	report_spawn_rows(geteuid() == 0 ? "root" : "unprivileged",
+			  spawn_root, NSPAWN_ROOT);
+	if (geteuid() == 0)
+		report_spawn_rows("uid nobody", spawn_user, NSPAWN_USER);
+	else if (spawn_user_skip[0])
+		tprintf(&human, "(unprivileged rows: %s)\n", spawn_user_skip);
+}
+
 /* ---- targets and output ----------------------------------------------------- */
 
 static int report_targets(void)
@@ -2633,7 +2721,7 @@ static int report_targets(void)
 
 	if (!ntargets)
 		return 0;
-	tprintf(&human, "\n== targets (issue 4; ratios against futex in this "
+	tprintf(&human, "\n== targets (ratios against futex in this "
 			"run) ==\n");
 	tprintf(&md, "\n### Targets\n\n| target | result | measured |\n"
 		     "|---|---|---|\n");
@@ -2793,7 +2881,7 @@ static void usage(FILE *f)
 		"  --pin same|cross|both\n"
 		"  --cpus A,B       monitor CPU A; cross-CPU stub on B\n"
 		"  --only LIST      phases: latency,syscalls,detect,"
-		"detect-load,scale\n"
+		"detect-load,scale,spawn\n"
 		"  --kills K        detect-load: stalls per variant and "
 		"condition\n"
 		"  --busy-sleep A,B detect-load: busy stubs sleep A..B us "
@@ -2819,6 +2907,8 @@ static unsigned parse_phases(const char *s)
 			ph |= PH_DETECT_LOAD;
 		else if (!strcmp(tok, "scale"))
 			ph |= PH_SCALE;
+		else if (!strcmp(tok, "spawn"))
+			ph |= PH_SPAWN;
 		else
 			die("--only: unknown phase '%s'", tok);
 	}
@@ -3089,6 +3179,12 @@ int main(int argc, char **argv)
 		note("scale: 1, 2, 4, 8 vCPU loops");
 		run_scale_loops();
 		report_scale_loops();
+	}
+	if (o.phases & PH_SPAWN) {
+		note("spawn: plain against SW_SPAWN_PIDNS, %d cycles each",
+		     o.quick ? 50 : 400);
+		run_spawn();
+		report_spawn();
 	}
 	missed = report_targets();
 	write_outputs();

@@ -131,7 +131,7 @@ static void busy_sleep(const struct bench_payload *pl, uint32_t *rnd)
  * Runs in a raw clone3 child of the bench: only raw system calls and the
  * header's async-signal-safe helpers from here.
  */
-static int bench_stub_main(struct sw_page *page, void *arg)
+int bench_stub_main(struct sw_page *page, void *arg)
 {
 	struct bench_payload *pl = sw_page_payload(page);
 	uint32_t cmd, rnd = (uint32_t)syscall(SYS_getpid) * 2654435761u | 1;

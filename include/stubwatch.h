@@ -422,6 +422,21 @@ struct sw_spawn_opts {
 #define SW_SPAWN_KEEP_FDS  (1u << 0)
 /* SIGKILL the stub when the spawning thread exits (PR_SET_PDEATHSIG). */
 #define SW_SPAWN_PDEATHSIG (1u << 1)
+/* Contain the stub's descendants: the stub is the first process (PID 1) of
+ * a new PID namespace, so when it dies, by a kill or its own exit, the
+ * kernel kills every process it made (forked, double-forked, setsid()'d)
+ * before its death is seen, and none can escape it: clone(CLONE_PARENT),
+ * which otherwise makes a sibling that is the monitor's own child, is
+ * refused to a namespace's first process.  A caller without CAP_SYS_ADMIN
+ * gets a new user namespace too, in which the stub keeps its uid and gid
+ * (mapped to themselves; setgroups() is denied there).  The cost: a few
+ * tens of microseconds more per spawn (stubwatch-bench's scale phase), and
+ * the semantics of a namespace's first process: getpid() is 1 in the stub,
+ * and a signal the stub or its descendants send it whose action is the
+ * default is ignored (kill(getpid(), SIGTERM) does nothing; faults and the
+ * monitor's SIGKILL still kill it).  Without this flag a stub's children
+ * outlive it unless its seccomp filter forbids clone/fork. */
+#define SW_SPAWN_PIDNS     (1u << 2)
 
 /*
  * Spawn a stub attached to `loop`, with clone3(CLONE_PIDFD) and
@@ -436,11 +451,16 @@ struct sw_spawn_opts {
  *
  * Errors: -EINVAL  NULL argument, opts->size too small, neither or both of
  *                  fn and path, path without argv, unknown flags,
- *                  shm_size over the limit;
+ *                  shm_size over the limit; SW_SPAWN_PIDNS on a kernel
+ *                  without PID or user namespaces;
  *         -ECHILD  loop used in a child after fork;
  *         -ENOMEM, -EMFILE, -ENFILE, -EAGAIN (clone3: process limits);
- *         -ENOSPC  the epoll set is full (fs.epoll.max_user_watches);
- *         -EPERM   clone3 refused (a container's seccomp policy, say);
+ *         -ENOSPC  the epoll set is full (fs.epoll.max_user_watches), or
+ *                  SW_SPAWN_PIDNS past user.max_pid_namespaces or
+ *                  user.max_user_namespaces;
+ *         -EPERM   clone3 refused (a container's seccomp policy, say), or
+ *                  SW_SPAWN_PIDNS without CAP_SYS_ADMIN where user
+ *                  namespaces are not open to this user;
  *         -ENOSYS  the kernel lacks clone3 or pidfds;
  *         any execve() error (-ENOENT, -EACCES, -ENOEXEC, ...) in exec mode,
  *                  reported by the child before it exits.

@@ -45,7 +45,7 @@ static int validate_spawn(const struct sw_spawn_opts *o, size_t *ret_size)
 		return -EINVAL;
 	if (o->path && (!o->argv || !o->argv[0]))
 		return -EINVAL;
-	if (o->flags & ~(SW_SPAWN_KEEP_FDS | SW_SPAWN_PDEATHSIG))
+	if (o->flags & ~(SW_SPAWN_KEEP_FDS | SW_SPAWN_PDEATHSIG | SW_SPAWN_PIDNS))
 		return -EINVAL;
 	size = o->shm_size ? o->shm_size : SHM_DEFAULT;
 	if (size > SHM_MAX)
@@ -188,13 +188,69 @@ static CHILD_NOSAN void close_cloexec(int keep)
 	sys(SYS_close, dir, 0, 0, 0, 0);
 }
 
+/* Write "text" to /proc/self/<file>. */
+static CHILD_NOSAN long write_self(const char *file, const char *text,
+				   size_t len)
+{
+	long fd, r;
+
+	fd = sys(SYS_openat, AT_FDCWD, (long)file, O_WRONLY | O_CLOEXEC, 0, 0);
+	if (fd < 0)
+		return fd;
+	r = sys(SYS_write, fd, (long)text, (long)len, 0, 0);
+	sys(SYS_close, fd, 0, 0, 0, 0);
+	return r < 0 ? r : r == (long)len ? 0 : -EIO;
+}
+
+/* "id id 1\n" into buf (at least 32 bytes); returns its length. */
+static CHILD_NOSAN size_t id_map_line(char *buf, unsigned id)
+{
+	char digits[10];
+	size_t n = 0, len = 0;
+
+	do
+		digits[n++] = (char)('0' + id % 10);
+	while ((id /= 10) && n < sizeof(digits));
+	for (int twice = 0; twice < 2; twice++) {
+		for (size_t i = n; i > 0; i--)
+			buf[len++] = digits[i - 1];
+		buf[len++] = ' ';
+	}
+	buf[len++] = '1';
+	buf[len++] = '\n';
+	return len;
+}
+
+/* SW_SPAWN_PIDNS in a new user namespace: the stub keeps its own uid and
+ * gid (the only mapping an unprivileged process may write), and
+ * setgroups() is denied, as the kernel requires before a gid_map. */
+static CHILD_NOSAN long map_own_ids(unsigned uid, unsigned gid)
+{
+	char line[32];
+	long r;
+
+	r = write_self("/proc/self/uid_map", line, id_map_line(line, uid));
+	if (r == 0)
+		r = write_self("/proc/self/setgroups", "deny", 4);
+	if (r == 0)
+		r = write_self("/proc/self/gid_map", line,
+			       id_map_line(line, gid));
+	return r;
+}
+
+struct child_ns {
+	bool userns;       /* mapping to write */
+	unsigned uid, gid; /* the caller's, to map */
+};
+
 /*
  * The child, right after clone3.  Setup errors go back to the parent
  * through errfd; a clean setup closes it (at exec, or before fn).
  */
 CHILD_NOSAN __attribute__((noreturn)) static void
 child(const struct sw_spawn_opts *o, struct sw_page *page, size_t size,
-      int memfd, int efd, int errfd, char *const *envp)
+      int memfd, int efd, int errfd, char *const *envp,
+      const struct child_ns *ns)
 {
 	uint64_t none = 0;
 	long r;
@@ -202,6 +258,11 @@ child(const struct sw_spawn_opts *o, struct sw_page *page, size_t size,
 	/* A clean signal mask: a monitor thread that blocks SIGALRM (for a
 	 * signalfd, say) must not make its stubs look hijacked. */
 	sys(SYS_rt_sigprocmask, SIG_SETMASK, (long)&none, 0, sizeof(none), 0);
+	if (ns->userns) {
+		r = map_own_ids(ns->uid, ns->gid);
+		if (r < 0)
+			child_fail(errfd, r);
+	}
 	if (o->flags & SW_SPAWN_PDEATHSIG) {
 		r = sys(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 		if (r < 0)
@@ -319,6 +380,7 @@ SW_EXPORT int sw_stub_spawn(struct sw_loop *loop,
 			    struct sw_stub **ret_stub)
 {
 	struct clone_args args = { 0 };
+	struct child_ns ns = { 0 };
 	struct sw_stub *s;
 	int memfd = -1, pipefd[2] = { -1, -1 }, pidfd = -1, r, e;
 	size_t size;
@@ -365,16 +427,26 @@ SW_EXPORT int sw_stub_spawn(struct sw_loop *loop,
 	}
 
 	args.flags = CLONE_PIDFD;
+	if (opts->flags & SW_SPAWN_PIDNS)
+		args.flags |= CLONE_NEWPID;
 	args.pidfd = (uint64_t)(uintptr_t)&pidfd;
 	args.exit_signal = 0; /* invisible to waitpid(-1) and SIGCHLD */
+	ns.uid = (unsigned)geteuid();
+	ns.gid = (unsigned)getegid();
 	pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+	if (pid < 0 && errno == EPERM && (args.flags & CLONE_NEWPID)) {
+		/* No CAP_SYS_ADMIN: a user namespace of its own gives it. */
+		args.flags |= CLONE_NEWUSER;
+		ns.userns = true;
+		pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+	}
 	if (pid < 0) {
 		r = -errno;
 		goto fail;
 	}
 	if (pid == 0)
 		child(opts, s->page, size, memfd, s->report_fd, pipefd[1],
-		      opts->envp ? opts->envp : environ);
+		      opts->envp ? opts->envp : environ, &ns);
 
 	s->pid = pid;
 	s->pidfd = pidfd;

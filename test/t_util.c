@@ -334,6 +334,46 @@ static int t_vfork_child(void *arg)
 	return 0;
 }
 
+static __attribute__((noreturn)) void t_sleep_forever(void)
+{
+	for (;;)
+		pause();
+}
+
+/* One descendant as T_REQ_KIN's kind says; the clone's value or -errno. */
+static long t_make_kin(unsigned kind)
+{
+	long pid, gc;
+
+	switch (kind) {
+	case T_KIN_FORK:
+		pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+		if (pid == 0)
+			t_sleep_forever();
+		return pid < 0 ? -errno : pid;
+	case T_KIN_DAEMON:
+		pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+		if (pid == 0) {
+			setsid();
+			gc = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+			if (gc == 0)
+				t_sleep_forever();
+			_exit(gc < 0 ? 1 : 0);
+		}
+		if (pid < 0)
+			return -errno;
+		waitpid((pid_t)pid, NULL, __WALL);
+		return pid;
+	case T_KIN_SIBLING:
+		/* the exit signal is the caller's own (CLONE_PARENT) */
+		pid = syscall(SYS_clone, CLONE_PARENT, 0, 0, 0, 0);
+		if (pid == 0)
+			t_sleep_forever();
+		return pid < 0 ? -errno : pid;
+	}
+	return -EINVAL;
+}
+
 int t_role_echo(struct sw_page *page, void *arg)
 {
 	struct t_payload *p = t_payload(page);
@@ -396,6 +436,15 @@ int t_role_echo(struct sw_page *page, void *arg)
 
 			if (c > 0)
 				waitpid(c, NULL, __WALL);
+			break;
+		}
+		case T_REQ_KIN: {
+			uint64_t a = LOAD(&p->arg), n = a >> 8;
+			long last = -EINVAL;
+
+			for (i = 0; i < n && i < 8; i++)
+				last = t_make_kin((unsigned)(a & 0xff));
+			STORE(&p->result, (uint64_t)last);
 			break;
 		}
 		case T_REQ_SCRIBBLE:

@@ -206,6 +206,22 @@ struct t_payload {
 #define T_REQ_VFORK (T_REQ_CMD + 12) /* vfork a child that sleeps arg ns
 					and exits (the stub waits in the
 					kernel, state D), then answer     */
+#define T_REQ_KIN (T_REQ_CMD + 13) /* make arg >> 8 descendants (at most
+				      8) that sleep for ever, as arg's low
+				      byte (enum t_kin) says, then answer
+				      with result = the last clone's value:
+				      a pid as the stub sees it, or -errno */
+
+/* How T_REQ_KIN makes each descendant (raw clone, no fork handlers). */
+enum t_kin {
+	T_KIN_FORK = 1, /* a child                                          */
+	T_KIN_DAEMON,   /* a child that calls setsid() and forks a grandchild,
+			   then exits (the stub reaps it): the grandchild is
+			   orphaned, in a session of its own                */
+	T_KIN_SIBLING,  /* clone(CLONE_PARENT): a child of the stub's parent,
+			   the monitor, with the stub's exit_signal (0)      */
+};
+#define T_KIN_ARG(kind, n) ((uint64_t)(kind) | ((uint64_t)(n) << 8))
 
 /*
  * Stall kinds: what a stub does when it stops reporting (the low byte of
