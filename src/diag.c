@@ -3,8 +3,11 @@
  * Kill diagnostics, read from /proc only at kill time, just before SIGKILL:
  * the stub's state letter, its blocked-signal mask (is SIGALRM blocked?) and
  * its CPU time; and its scheduling during the stall, against a baseline the
- * loop takes once a stub has been silent for a whole tick.
+ * loop takes once a stub has been silent for a whole tick.  All of them are
+ * the whole thread group's: a stub whose main thread has exited (a zombie
+ * leader) while another thread spins is running, not dead.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,23 +35,112 @@ static ssize_t read_file(const char *path, char *buf, size_t size)
 	return total;
 }
 
-static void read_status(pid_t pid, struct sw_kill_info *k)
+/* How awake a thread in this state is; a group is as awake as its most
+ * awake thread. */
+static int awake_rank(char c)
 {
-	char path[64], buf[4096], *p;
+	switch (c) {
+	case 'R':
+		return 6;
+	case 'D':
+		return 5;
+	case 'S':
+		return 4;
+	case 'T':
+	case 't':
+		return 3;
+	case 'Z':
+		return 1;
+	case 'X':
+		return 0;
+	}
+	return 2;
+}
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+/* fn(dir) for each thread of pid, dir being /proc/PID/task/TID (or, if
+ * the task directory cannot be read, /proc/PID alone).  Returns how many
+ * calls returned 0. */
+static int for_each_thread(pid_t pid, int (*fn)(const char *dir, void *arg),
+			   void *arg)
+{
+	char path[64];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d) {
+		snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+		return fn(path, arg) == 0;
+	}
+	while ((e = readdir(d))) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s", (int)pid,
+			 e->d_name);
+		n += fn(path, arg) == 0;
+	}
+	closedir(d);
+	return n;
+}
+
+struct status_acc {
+	char state;
+	bool any_live;
+	uint64_t live_blk; /* the signals every live thread blocks */
+	uint64_t any_blk;  /* the first thread's mask, if none is live */
+	bool any;
+};
+
+static int status_one(const char *dir, void *arg)
+{
+	struct status_acc *a = arg;
+	char path[80], buf[4096], *p, state = '?';
+	uint64_t blk = 0;
+	bool has_blk = false;
+
+	snprintf(path, sizeof(path), "%s/status", dir);
 	if (read_file(path, buf, sizeof(buf)) <= 0)
-		return;
+		return -1;
 	p = strstr(buf, "\nState:");
 	if (p) {
 		p += strlen("\nState:");
 		p += strspn(p, " \t");
 		if (*p)
-			k->state = *p;
+			state = *p;
 	}
 	p = strstr(buf, "\nSigBlk:");
 	if (p) {
-		k->sigblk = strtoull(p + strlen("\nSigBlk:"), NULL, 16);
+		blk = strtoull(p + strlen("\nSigBlk:"), NULL, 16);
+		has_blk = true;
+	}
+	if (state != '?' &&
+	    (a->state == '?' || awake_rank(state) > awake_rank(a->state)))
+		a->state = state;
+	if (!has_blk)
+		return 0;
+	if (state != 'Z' && state != 'X') {
+		a->live_blk = a->any_live ? a->live_blk & blk : blk;
+		a->any_live = true;
+	}
+	if (!a->any)
+		a->any_blk = blk;
+	a->any = true;
+	return 0;
+}
+
+/* The group's state (its most awake thread's) and the signals it blocks
+ * (those every live thread blocks: a process-directed signal goes to any
+ * thread that does not). */
+static void read_status(pid_t pid, struct sw_kill_info *k)
+{
+	struct status_acc a = { .state = '?' };
+
+	for_each_thread(pid, status_one, &a);
+	k->state = a.state;
+	if (a.any) {
+		k->sigblk = a.any_live ? a.live_blk : a.any_blk;
 		k->sigalrm_blocked = !!(k->sigblk & (1ull << (SIGALRM - 1)));
 	}
 }
@@ -94,24 +186,38 @@ int sw__stat_exit(pid_t pid, int *ret_code)
 	return 0;
 }
 
-int sw__sched_read(pid_t pid, struct sw_sched *out)
+static int sched_one(const char *dir, void *arg)
 {
-	char path[64], buf[256], *p;
+	struct sw_sched *out = arg;
+	char path[80], buf[256], *p, state;
 	unsigned long long run, wait, slices;
 
 	/* The state first: a change of the figures read after it is seen. */
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	snprintf(path, sizeof(path), "%s/stat", dir);
 	if (read_file(path, buf, sizeof(buf)) <= 0 ||
-	    !(p = strrchr(buf, ')')) || sscanf(p + 1, " %c", &out->state) != 1)
+	    !(p = strrchr(buf, ')')) || sscanf(p + 1, " %c", &state) != 1)
 		return -1;
-	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
+	snprintf(path, sizeof(path), "%s/schedstat", dir);
 	if (read_file(path, buf, sizeof(buf)) <= 0 ||
 	    sscanf(buf, "%llu %llu %llu", &run, &wait, &slices) != 3)
 		return -1;
-	out->run_ns = run;
-	out->wait_ns = wait;
-	out->slices = slices;
+	out->run_ns += run;
+	out->wait_ns += wait;
+	out->slices += slices;
+	if (out->state == '?' || awake_rank(state) > awake_rank(out->state))
+		out->state = state;
 	return 0;
+}
+
+/* The group's run time, run-queue wait and slices (the sums over its
+ * threads now: a thread that exits takes its figures along, and the sums
+ * then go back, which the loop's looks take as "unknown"), and the state of
+ * its most awake thread. */
+int sw__sched_read(pid_t pid, struct sw_sched *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->state = '?';
+	return for_each_thread(pid, sched_one, out) > 0 ? 0 : -1;
 }
 
 void sw__diag_read(pid_t pid, struct sw_kill_info *k)

@@ -4,6 +4,9 @@
  * /proc at kill time: whether SIGALRM is blocked (the hijack's signature),
  * the state letter, CPU time, the silence and the ticks counted, and what
  * the stub did during the stall: ran, waited for a CPU (starved), or neither.
+ * All of it for the whole thread group: a stub whose main thread has exited
+ * while another thread spins with SIGALRM blocked is running (R), blocks
+ * SIGALRM, and ran during the stall.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -150,6 +153,17 @@ static void case_blocked_spin(intptr_t mode)
 	diag(mode, &w);
 }
 
+/* The main thread gone (a zombie leader), another thread spinning with
+ * SIGALRM blocked: the group is running, and blocks SIGALRM. */
+static void case_leader_exit(intptr_t mode)
+{
+	const struct want w = { "leader exited, a thread spins",
+				T_STALL_LEADER_EXIT, NULL, 1, "R", true,
+				false };
+
+	diag(mode, &w);
+}
+
 static void case_spin(intptr_t mode)
 {
 	const struct want w = { "spin", T_STALL_SPIN, NULL, 0, "R", true,
@@ -292,6 +306,8 @@ static const struct t_case cases[] = {
 	{ "blocked_spin/exec", case_blocked_spin, T_EXEC, 0 },
 	{ "starved/fn", case_starved, T_FN, 0 },
 	{ "spin/fn", case_spin, T_FN, 0 },
+	{ "leader_exit/fn", case_leader_exit, T_FN, 0 },
+	{ "leader_exit/exec", case_leader_exit, T_EXEC, 0 },
 	{ "futex/fn", case_futex, T_FN, 0 },
 	{ "futex/exec", case_futex, T_EXEC, 0 },
 	{ "blocked_futex/fn", case_blocked_futex, T_FN, 0 },

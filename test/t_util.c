@@ -256,6 +256,20 @@ static void t_sigalrm_mask(int how)
 	sigprocmask(how, &set, NULL);
 }
 
+/* A raw thread (no pthread, no TLS of its own): raw calls only. */
+static char t_thread_stack[64 * 1024] __attribute__((aligned(16)));
+
+static __attribute__((no_sanitize("address", "thread", "undefined"))) int
+t_blocked_spin_thread(void *arg)
+{
+	uint64_t alrm = 1ull << (SIGALRM - 1);
+
+	syscall(SYS_rt_sigprocmask, SIG_BLOCK, &alrm, NULL, sizeof(alrm));
+	for (;;)
+		__asm__ volatile("" ::: "memory");
+	return (int)(uintptr_t)arg;
+}
+
 static __attribute__((noreturn)) void t_stall(struct sw_page *page,
 					      uint64_t arg)
 {
@@ -290,6 +304,15 @@ static __attribute__((noreturn)) void t_stall(struct sw_page *page,
 		if (write(page->report_fd, &one, sizeof(one)) < 0)
 			_exit(T_STUB_ERR_FD);
 		t_futex_sleep_forever();
+	case T_STALL_LEADER_EXIT:
+		if (clone(t_blocked_spin_thread,
+			  t_thread_stack + sizeof(t_thread_stack),
+			  CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
+				  CLONE_THREAD | CLONE_SYSVSEM,
+			  NULL) < 0)
+			_exit(T_STUB_ERR_ROLE);
+		for (;;)
+			syscall(SYS_exit, 0); /* this thread only */
 	}
 	_exit(T_STUB_ERR_ROLE);
 }

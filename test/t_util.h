@@ -239,6 +239,9 @@ enum t_stall_kind {
 	T_STALL_STOP_SELF,         /* kill(getpid(), SIGSTOP)               */
 	T_STALL_GARBAGE,           /* page->state = value, eventfd write,
 				      then futex sleep                      */
+	T_STALL_LEADER_EXIT,       /* a thread that blocks SIGALRM and
+				      spins, then the main thread exits
+				      alone (a zombie leader)               */
 };
 #define T_STALL_ARG(kind, value) ((uint64_t)(kind) | ((uint64_t)(value) << 32))
 
