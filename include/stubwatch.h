@@ -76,8 +76,11 @@ extern "C" {
  * other than SW_STATE_IN_KERN and SW_STATE_IN_CHILD is a protocol violation
  * and the stub is killed with SW_KILL_PROTOCOL; a false `stub_cpu` can only
  * make the monitor's adaptive polling worse for that stub.  A stub that
- * skips its eventfd write while SW_MON_SLEEPING is set only gets itself
- * killed by the watchdog.  The monitor never trusts magic, abi, size,
+ * skips its eventfd write while SW_MON_SLEEPING is set only slows itself
+ * down: its report is found in the state word when the watchdog looks at
+ * it, at the latest at its stall deadline (N*T after its resume, as for a
+ * kill), and taken as a report, never as a stall, since an honest stub may
+ * be preempted between the two.  The monitor never trusts magic, abi, size,
  * report_fd or monitor back.
  *
  * ABI rules: fields are only ever appended inside the 64-byte header (using

@@ -12,8 +12,9 @@
  *                 block on the empty counter;
  *   saturate      it fills the counter to its maximum, so that its report's
  *                 eventfd write fails (or blocks), then reports;
- *   close_report  it closes its eventfd (or puts /dev/null on its number),
- *                 then reports, or stalls;
+ *   close_report  it closes its eventfd (or puts /dev/null on its number,
+ *                 or just never writes it), then reports, or stalls: the
+ *                 report is taken from the state word by its deadline;
  *   scribble      it overwrites the whole page header, then writes its
  *                 eventfd;
  *   traced_*      a child of the stub PTRACE_SEIZEs it, then never waits:
@@ -96,6 +97,7 @@ enum h_act {
 	H_CLOSE_REPORT,    /* close the report fd, then report                */
 	H_DEVNULL_REPORT,  /* /dev/null on the report fd's number, report     */
 	H_CLOSE_STALL,     /* close the report fd, then stall                 */
+	H_MUTE_REPORT,     /* state IN_KERN, no eventfd write, wait to resume */
 	H_SCRIBBLE,        /* garbage header (state H_GARBAGE_STATE), write   */
 	H_SCRIBBLE_IN_CHILD, /* garbage header with state IN_CHILD, write     */
 	H_TRACED_EXIT,     /* a child tracer; at the next resume exit 7       */
@@ -359,6 +361,11 @@ static int h_role(struct sw_page *page, void *arg)
 			close(fd);
 		break;
 	}
+	case H_MUTE_REPORT:
+		/* a report the monitor is not woken for */
+		STORE(&page->state, SW_STATE_IN_KERN);
+		sw_stub_wait_resume(page);
+		return 0; /* exit at the next resume */
 	case H_SCRIBBLE:
 		h_scribble(page, rfd, H_GARBAGE_STATE);
 	case H_SCRIBBLE_IN_CHILD:
@@ -809,8 +816,9 @@ static void case_saturate(intptr_t param)
 	t_assert(sw_loop_free(loop) == NULL);
 }
 
-/* (3) The report fd closed or replaced: the report is found in the state
- * word by the watchdog; a stall is still killed. */
+/* (3) The report fd closed or replaced, or no eventfd write at all: the
+ * report is found in the state word by the watchdog, at the latest at the
+ * stub's deadline, and taken, not killed; a stall is still killed. */
 static void case_close_report(intptr_t param)
 {
 	static const struct {
@@ -819,6 +827,7 @@ static void case_close_report(intptr_t param)
 	} v[] = {
 		{ H_CLOSE_REPORT, "report fd closed, report" },
 		{ H_DEVNULL_REPORT, "/dev/null on the report fd, report" },
+		{ H_MUTE_REPORT, "IN_KERN with no eventfd write" },
 	};
 	struct sw_loop *loop = h_loop();
 	struct sw_event ev;
