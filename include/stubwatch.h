@@ -330,14 +330,19 @@ struct sw_kill_info {
 	uint64_t silent_ns;   /* silence before the kill, from the first timer
 	                         read after the resume (0 unless STALL)        */
 	uint32_t stall_ticks; /* whole watchdog ticks of silence counted       */
-	int sigalrm_blocked;  /* 1/0: SIGALRM in /proc/PID/status SigBlk; -1 n/a */
-	uint64_t sigblk;      /* SigBlk mask as read (0 if unavailable)        */
-	char state;           /* /proc/PID/status State letter ('?' if n/a)    */
-	uint64_t cpu_ns;      /* user+system CPU time of the stub (0 if n/a)   */
+	int sigalrm_blocked;  /* 1/0: SIGALRM in sigblk; -1 n/a                */
+	uint64_t sigblk;      /* the signals every live thread of the stub
+	                         blocks (SigBlk in /proc; 0 if unavailable)   */
+	char state;           /* State letter of its most awake thread (R, D,
+	                         S, T, Z in that order; '?' if n/a)            */
+	uint64_t cpu_ns;      /* user+system CPU time of the stub, all its
+	                         threads (0 if n/a)                            */
 	uint32_t bad_state;   /* SW_KILL_PROTOCOL: the state word found        */
-	/* STALL: what the stub's main thread did during the stall, from the
-	 * first timer read after a whole tick of silence to the kill (from
-	 * /proc/PID/schedstat; all 0 if unavailable).  A spinning stub runs
+	/* STALL: what the stub's threads did during the stall (sums over its
+	 * threads), from the first timer read after a whole tick of silence
+	 * to the kill (from /proc/PID/task/TID/schedstat; all 0 if
+	 * unavailable, or if a thread exited meanwhile and took its figures
+	 * along).  A spinning stub runs
 	 * most of the window, a starved one waits for a CPU, a stopped or
 	 * sleeping one does neither.  The wait includes one still going on at
 	 * the kill, as the loop's looks saw it, and time the looks saw it
