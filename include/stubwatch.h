@@ -42,7 +42,7 @@
  *   (/proc/PID/mem, process_vm_writev).  Take those powers away by running
  *   the stub under a seccomp filter that allows only what the stub side
  *   needs (futex, write on SW_STUB_REPORT_FD, rt_sigreturn, exit), as UML
- *   does, or under another uid.
+ *   does (examples/sandboxed-stub.c shows one), or under another uid.
  *   A stub's descendants outlive it unless it runs with SW_SPAWN_PIDNS
  *   (the kernel kills them with it) or its filter forbids clone and fork;
  *   without either, clone(CLONE_PARENT) even makes the monitor a child it
