@@ -71,9 +71,12 @@ fi
 
 # A JSON run: T = 100 ms, N = 5, h2 after 200 ms; the kill comes
 # 0.5..0.6 s after the later of the hijacker's last report and its last
-# resume (the watchdog counts from there).
+# resume (the watchdog counts from there), up to N*T later for a stub the
+# host starves (its credit), so by about 1.3 s; the run lasts 2.5 s, so
+# that the other stubs have time to run after the kill, which the verdict
+# requires.
 timeout 30 "$demo" --json --vcpus 2 --stubs 2 --tick-ms 100 --stall-ticks 5 \
-	--duration 1.5 --hijack sigalrm-sleep --hijack-after-ms 200 \
+	--duration 2.5 --hijack sigalrm-sleep --hijack-after-ms 200 \
 	>"$tmp/json" 2>"$tmp/err"
 rc=$?
 if [ $rc -eq 0 ]; then ok "json run exits 0"; else not_ok "json run exits 0 (exit $rc)"; sed 's/^/#   /' "$tmp/err" "$tmp/json"; fi
@@ -136,7 +139,7 @@ if [ -z "$missing" ]; then ok "json: summary last, with its keys"; else not_ok "
 # and a message that says so.
 if grep -q '^#define HAVE_LIBEV 1' "$config_h"; then
 	timeout 30 "$demo" --json --driver libev --vcpus 2 --stubs 2 \
-		--tick-ms 100 --stall-ticks 5 --duration 1.5 \
+		--tick-ms 100 --stall-ticks 5 --duration 2.5 \
 		--hijack sigalrm-spin --hijack-after-ms 200 \
 		>"$tmp/libev" 2>"$tmp/err"
 	rc=$?
