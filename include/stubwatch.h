@@ -467,6 +467,9 @@ struct sw_spawn_opts {
  *                  without PID or user namespaces;
  *         -ECHILD  loop used in a child after fork;
  *         -ENOMEM, -EMFILE, -ENFILE, -EAGAIN (clone3: process limits);
+ *         -EFBIG   RLIMIT_FSIZE below the page's size (sizing its memfd
+ *                  is a file write: with SIGXFSZ at its default action the
+ *                  signal ends the caller instead, as for any write);
  *         -ENOSPC  the epoll set is full (fs.epoll.max_user_watches), or
  *                  SW_SPAWN_PIDNS past user.max_pid_namespaces or
  *                  user.max_user_namespaces;
@@ -646,6 +649,7 @@ static inline long sw__syscall6(long nr, long a, long b, long c, long d,
 }
 #define SW__NR_write 1
 #define SW__NR_mmap 9
+#define SW__NR_munmap 11
 #define SW__NR_fstat 5
 #define SW__NR_futex 202
 #elif defined(__aarch64__)
@@ -668,6 +672,7 @@ static inline long sw__syscall6(long nr, long a, long b, long c, long d,
 }
 #define SW__NR_write 64
 #define SW__NR_mmap 222
+#define SW__NR_munmap 215
 #define SW__NR_fstat 80
 #define SW__NR_futex 98
 #else
@@ -756,8 +761,10 @@ static inline int sw_stub_map(int fd, struct sw_page **ret_page)
 	if (addr < 0 && addr > -4096)
 		return (int)addr;
 	page = (struct sw_page *)addr;
-	if (page->magic != SW_PAGE_MAGIC || page->abi != SW_PAGE_ABI)
+	if (page->magic != SW_PAGE_MAGIC || page->abi != SW_PAGE_ABI) {
+		sw__syscall6(SW__NR_munmap, addr, st.size, 0, 0, 0, 0);
 		return -22;
+	}
 	*ret_page = page;
 	return 0;
 }

@@ -33,6 +33,8 @@ struct sw_sched {
 struct sw_stub {
 	struct sw_loop *loop;    /* attached loop, NULL when detached (atomic) */
 	struct sw_page *page;
+	uint32_t mon;             /* what we last wrote to page->monitor (the
+	                            page's copy is the stub's to change) */
 	size_t shm_size;
 	pid_t pid;
 	pid_t owner;             /* the spawning process (fork detection)    */

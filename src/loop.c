@@ -1188,6 +1188,7 @@ static int resume(struct sw_stub *s, bool quiet)
 	if (loop->flags & SW_LOOP_ADAPTIVE_POLL)
 		mon |= sw__poll_decide(loop, s, quiet);
 	/* Published to the stub by the release store of IN_CHILD. */
+	s->mon = mon;
 	__atomic_store_n(&s->page->monitor, mon, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->page->state, SW_STATE_IN_CHILD, __ATOMIC_RELEASE);
 	syscall(SYS_futex, &s->page->state, FUTEX_WAKE, 1, NULL, NULL, 0);
@@ -1224,6 +1225,7 @@ SW_EXPORT int sw_stub_continue(struct sw_stub *s)
 	/* The page is the stub's: only say that the monitor may sleep, then
 	 * look, as a wait does (a report made since the SW_EV_FD may have had
 	 * its eventfd event taken while the stub was not in flight). */
+	s->mon = SW_MON_SLEEPING;
 	__atomic_store_n(&s->page->monitor, SW_MON_SLEEPING, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&s->page->state, __ATOMIC_SEQ_CST) !=
 	    SW_STATE_IN_CHILD)
@@ -1248,7 +1250,8 @@ SW_EXPORT int sw_stub_add_fd(struct sw_stub *s, int fd, uint32_t events)
 	 * the caller's fd is closed or reused. */
 	s->xfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	if (s->xfd < 0)
-		return -errno;
+		/* EINVAL for a valid fd: RLIMIT_NOFILE is 3 or less */
+		return errno == EINVAL ? -EMFILE : -errno;
 	s->xevents = events;
 	s->xfd_armed = false;
 	if (!s->reaped) {
@@ -1315,9 +1318,8 @@ static void announce_sleep(struct sw_loop *loop)
 		s->quiet = false;
 		if (s->pending || s->wd.state != SW_WD_RUNNING)
 			continue;
-		__atomic_store_n(&s->page->monitor,
-				 s->page->monitor | SW_MON_SLEEPING,
-				 __ATOMIC_SEQ_CST);
+		s->mon |= SW_MON_SLEEPING;
+		__atomic_store_n(&s->page->monitor, s->mon, __ATOMIC_SEQ_CST);
 		if (__atomic_load_n(&s->page->state, __ATOMIC_SEQ_CST) !=
 		    SW_STATE_IN_CHILD) {
 			sw__on_report(loop, s);
@@ -1410,8 +1412,8 @@ static bool look_before_sleep(struct sw_loop *loop, struct sw_stub *s,
 		   SW_STATE_IN_CHILD) {
 		return true;
 	}
-	__atomic_store_n(&s->page->monitor,
-			 s->page->monitor | SW_MON_SLEEPING, __ATOMIC_SEQ_CST);
+	s->mon |= SW_MON_SLEEPING;
+	__atomic_store_n(&s->page->monitor, s->mon, __ATOMIC_SEQ_CST);
 	return __atomic_load_n(state, __ATOMIC_SEQ_CST) != SW_STATE_IN_CHILD;
 }
 

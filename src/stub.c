@@ -221,6 +221,18 @@ static CHILD_NOSAN size_t id_map_line(char *buf, unsigned id)
 	return len;
 }
 
+/* A close-on-exec duplicate of fd above SW_EXEC_PAGE_FD and
+ * SW_STUB_REPORT_FD.  F_DUPFD says EINVAL, not EMFILE, when the lowest fd
+ * it may take is at or past RLIMIT_NOFILE: the fds ran out all the same. */
+static CHILD_NOSAN long above_targets(int fd)
+{
+	long lo = (SW_EXEC_PAGE_FD > SW_STUB_REPORT_FD ? SW_EXEC_PAGE_FD
+						      : SW_STUB_REPORT_FD) + 1;
+	long r = sys(SYS_fcntl, fd, F_DUPFD_CLOEXEC, lo, 0, 0);
+
+	return r == -EINVAL ? -EMFILE : r;
+}
+
 /* SW_SPAWN_PIDNS in a new user namespace: the stub keeps its own uid and
  * gid (the only mapping an unprivileged process may write), and
  * setgroups() is denied, as the kernel requires before a gid_map. */
@@ -299,15 +311,15 @@ child(const struct sw_spawn_opts *o, struct sw_page *page, size_t size,
 	/* exec: page on SW_EXEC_PAGE_FD, eventfd on SW_STUB_REPORT_FD.  Move
 	 * them and the error pipe above the targets first, so that dup3
 	 * cannot clobber any of them. */
-	r = sys(SYS_fcntl, errfd, F_DUPFD_CLOEXEC, 16, 0, 0);
+	r = above_targets(errfd);
 	if (r < 0)
 		child_fail(errfd, r); /* still a valid fd, if a low one */
 	errfd = (int)r;
-	r = sys(SYS_fcntl, memfd, F_DUPFD_CLOEXEC, 16, 0, 0);
+	r = above_targets(memfd);
 	if (r < 0)
 		child_fail(errfd, r);
 	memfd = (int)r;
-	r = sys(SYS_fcntl, efd, F_DUPFD_CLOEXEC, 16, 0, 0);
+	r = above_targets(efd);
 	if (r < 0)
 		child_fail(errfd, r);
 	efd = (int)r;
@@ -418,7 +430,7 @@ SW_EXPORT int sw_stub_spawn(struct sw_loop *loop,
 				     : SW_STUB_REPORT_FD;
 	/* The stub starts in flight and its first report is collected by a
 	 * plain sw_stub_wait() or a dispatch: it must write the eventfd. */
-	s->page->monitor = SW_MON_SLEEPING;
+	s->page->monitor = s->mon = SW_MON_SLEEPING;
 	s->page->stub_cpu = -1;
 	__atomic_store_n(&s->page->state, SW_STATE_IN_CHILD, __ATOMIC_RELEASE);
 	if (pipe2(pipefd, O_CLOEXEC) < 0) {
