@@ -80,17 +80,6 @@
 
 #include "t_util.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define T_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define T_ASAN 1
-#endif
-#endif
-#ifndef T_ASAN
-#define T_ASAN 0
-#endif
-
 /* glibc 2.36 has no name for it */
 #ifndef sigev_notify_thread_id
 #define sigev_notify_thread_id _sigev_un._tid
@@ -1123,28 +1112,7 @@ static const struct t_case cases[] = {
 	{ "stopped_exit/exec", case_stopped_exit, T_EXEC, 30 },
 };
 
-/*
- * Under AddressSanitizer, an exec'd stub that exits runs LeakSanitizer,
- * which ptrace-stops it (state t) and scans it: on a loaded machine that
- * can outlast the stall limit, and the watchdog rightly kills a stub that
- * does not finish exiting.  The stubs are this program: they leave leak
- * checking to the monitor's own run.  (ASAN_OPTIONS is read at start-up,
- * so this changes nothing for the running process.)
- */
-static void no_leak_check_in_stubs(void)
-{
-	const char *old = getenv("ASAN_OPTIONS");
-	char buf[1024];
-
-	if (!T_ASAN)
-		return;
-	snprintf(buf, sizeof(buf), "%s%sdetect_leaks=0", old ? old : "",
-		 old && *old ? ":" : "");
-	setenv("ASAN_OPTIONS", buf, 1);
-}
-
 int main(int argc, char **argv)
 {
-	no_leak_check_in_stubs();
 	return t_main(argc, argv, cases, T_NCASES(cases));
 }

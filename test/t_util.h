@@ -149,6 +149,18 @@ bool t_wait_proc_state(pid_t pid, const char *letters, uint64_t timeout_ns);
 #define T_TSAN 0
 #endif
 
+/* Under AddressSanitizer (and LeakSanitizer). */
+#if defined(__SANITIZE_ADDRESS__)
+#define T_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define T_ASAN 1
+#endif
+#endif
+#ifndef T_ASAN
+#define T_ASAN 0
+#endif
+
 enum t_mode {
 	T_FN = 0,   /* the role runs in the clone3 child                   */
 	T_EXEC = 1, /* the test program re-executed as the stub            */
