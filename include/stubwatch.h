@@ -136,8 +136,9 @@ struct sw_stub;
  * SW_LOOP_OPTS_INIT or zero-initialise and set `size`, tick_ns and
  * stall_ticks (both required, zero is -EINVAL); a zero optional field
  * (timer_div, flags, poll_max_ns) takes its default.  `size` must cover at
- * least stall_ticks; a larger size than this version knows is accepted and
- * the fields past it are ignored. */
+ * least stall_ticks; every later field it covers counts, each on its own,
+ * and those past it take their defaults.  A larger size than this version
+ * knows is accepted and the fields past it are ignored. */
 struct sw_loop_opts {
 	size_t size;           /* sizeof(struct sw_loop_opts)                   */
 	uint64_t tick_ns;      /* watchdog tick T (default 1 s)                 */
@@ -574,12 +575,12 @@ int sw_stub_kill(struct sw_stub *stub, enum sw_kill_reason reason);
  * sw_stub_free(): yours may be closed at any time.  One per stub; it follows
  * the stub through sw_stub_detach() and sw_stub_attach().
  *
- * Errors: -EINVAL (NULL, fd < 0, no or unknown events), -EEXIST (one is
- *         watched already), -ENOLINK (detached), -ESRCH (its end delivered),
- *         -ECHILD (after fork), -EBADF, -EMFILE (duplicating it), or
- *         epoll_ctl(2)'s error (-EPERM for a file that cannot be polled,
- *         -EINVAL for the loop's own fd, -ELOOP for an epoll set that
- *         would nest it in itself, -ENOMEM, -ENOSPC).
+ * Errors: -EINVAL (NULL, fd < 0, no or unknown events, or fd is an epoll
+ *         set: a loop's own fd, say, which would nest loops; told by
+ *         /proc/self/fd), -EEXIST (one is watched already), -ENOLINK
+ *         (detached), -ESRCH (its end delivered), -ECHILD (after fork),
+ *         -EBADF, -EMFILE (duplicating it), or epoll_ctl(2)'s error (-EPERM
+ *         for a file that cannot be polled, -ENOMEM, -ENOSPC).
  */
 int sw_stub_add_fd(struct sw_stub *stub, int fd, uint32_t events);
 
@@ -622,7 +623,9 @@ void *sw_stub_get_userdata(const struct sw_stub *stub);
  *         flight, a completion pending or its death not yet delivered, or
  *         inside a callback), -ECHILD.
  * sw_stub_attach errors: -EINVAL (NULL), -EBUSY (attached to a loop, this one
- *         or another), -ESRCH (reaped), -ECHILD, -ENOMEM or -ENOSPC
+ *         or another), -ESRCH (reaped), -ECHILD (the loop is used in a child
+ *         after fork, or the stub is not this process's: a child's copy of
+ *         a stub its parent detached is its parent's), -ENOMEM or -ENOSPC
  *         (epoll_ctl).
  */
 int sw_stub_detach(struct sw_stub *stub);

@@ -3,6 +3,7 @@
 #define SW_INTERNAL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -11,6 +12,10 @@
 
 #define SW_EXPORT __attribute__((visibility("default")))
 #define SW_ANN_MAX 8
+
+/* Does a caller's size-prefixed struct (p->size) cover this field? */
+#define SW_HAS(p, field) \
+	((p)->size >= offsetof(__typeof__(*(p)), field) + sizeof((p)->field))
 
 /* epoll_event.data.u64: a stub pointer with the fd kind in its low bits, or
  * the timer tag. */

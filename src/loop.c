@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -865,20 +866,17 @@ SW_EXPORT int sw_loop_new(const struct sw_loop_opts *opts,
 	if (!ret_loop)
 		return -EINVAL;
 	if (opts) {
-		if (opts->size < offsetof(struct sw_loop_opts, timer_div) ||
-		    !opts->tick_ns || !opts->stall_ticks)
+		if (!SW_HAS(opts, stall_ticks) || !opts->tick_ns ||
+		    !opts->stall_ticks)
 			return -EINVAL;
 		tick = opts->tick_ns;
 		stall = opts->stall_ticks;
-		if (opts->size >= offsetof(struct sw_loop_opts, flags) +
-					  sizeof(opts->flags)) {
-			if (opts->timer_div)
-				div = opts->timer_div;
+		/* every field that size covers counts, each on its own */
+		if (SW_HAS(opts, timer_div) && opts->timer_div)
+			div = opts->timer_div;
+		if (SW_HAS(opts, flags))
 			flags = opts->flags;
-		}
-		if (opts->size >= offsetof(struct sw_loop_opts, poll_max_ns) +
-					  sizeof(opts->poll_max_ns) &&
-		    opts->poll_max_ns)
+		if (SW_HAS(opts, poll_max_ns) && opts->poll_max_ns)
 			poll_max = opts->poll_max_ns;
 	}
 	if (stall > SW_STALL_TICKS_MAX || div < 2 || div > SW_TIMER_DIV_MAX ||
@@ -1021,9 +1019,7 @@ SW_EXPORT int sw_loop_get_stats(struct sw_loop *loop,
 {
 	size_t size;
 
-	if (!loop || !ret_stats ||
-	    ret_stats->size < offsetof(struct sw_loop_stats, max_gap_ns) +
-				      sizeof(ret_stats->max_gap_ns))
+	if (!loop || !ret_stats || !SW_HAS(ret_stats, max_gap_ns))
 		return -EINVAL;
 	size = ret_stats->size < sizeof(loop->stats) ? ret_stats->size
 						     : sizeof(loop->stats);
@@ -1233,6 +1229,23 @@ SW_EXPORT int sw_stub_continue(struct sw_stub *s)
 	return 0;
 }
 
+/*
+ * Is fd an epoll set?  Then it is no fd a stub answers through, and in the
+ * loop's set it would nest loops: a loop's own fd would make a later
+ * sw_stub_attach() fail with epoll_ctl's EINVAL (the target loop) or ELOOP
+ * (a cycle of loops).  Told by /proc; without /proc, epoll_ctl decides.
+ */
+static bool is_epoll_fd(int fd)
+{
+	static const char want[] = "anon_inode:[eventpoll]";
+	char path[40], link[sizeof(want) + 1];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link));
+	return n == (ssize_t)sizeof(want) - 1 && !memcmp(link, want, (size_t)n);
+}
+
 SW_EXPORT int sw_stub_add_fd(struct sw_stub *s, int fd, uint32_t events)
 {
 	struct sw_loop *loop;
@@ -1240,6 +1253,8 @@ SW_EXPORT int sw_stub_add_fd(struct sw_stub *s, int fd, uint32_t events)
 
 	if (!s || fd < 0 || !events ||
 	    (events & ~(uint32_t)(EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP)))
+		return -EINVAL;
+	if (is_epoll_fd(fd))
 		return -EINVAL;
 	r = may_go(s, &loop);
 	if (r < 0)

@@ -591,7 +591,9 @@ SW_EXPORT int sw_stub_attach(struct sw_stub *s, struct sw_loop *loop)
 	cur = __atomic_load_n(&s->loop, __ATOMIC_ACQUIRE);
 	if (cur)
 		return -EBUSY;
-	if (sw_loop_forked(loop))
+	/* A stub belongs to the process that spawned it: a child after fork
+	 * holds a copy of the handle, but not the page mapping nor the child. */
+	if (sw_loop_forked(loop) || getpid() != s->owner)
 		return -ECHILD;
 	if (s->reaped)
 		return -ESRCH;

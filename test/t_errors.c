@@ -141,6 +141,34 @@ static void case_loop_new(intptr_t unused)
 	got = loop_new_ok(&o, "known flags");
 	t_assert_eq(got.flags, SW_LOOP_TICK_EVENTS | SW_LOOP_ADAPTIVE_POLL);
 	t_assert_eq(got.poll_max_ns, SW_POLL_MAX_NS_MAX);
+
+	/* every field that size covers counts, each on its own: a size that
+	 * ends with timer_div takes timer_div, and leaves flags at 0 */
+	o = good_opts();
+	o.size = offsetof(struct sw_loop_opts, timer_div) + sizeof(o.timer_div);
+	o.timer_div = 1;
+	loop_new_einval(&o, "timer_div 1, size ending with it");
+	o.tick_ns = 8000000;
+	o.timer_div = 4;
+	o.flags = 1u << 31; /* past size: ignored */
+	got = loop_new_ok(&o, "size ending with timer_div");
+	t_assert_eq(got.timer_div, 4);
+	t_assert_eq(got.flags, 0);
+	o = good_opts();
+	o.size = offsetof(struct sw_loop_opts, flags) + sizeof(o.flags);
+	o.tick_ns = 8000000;
+	o.timer_div = 16;
+	o.flags = SW_LOOP_ADAPTIVE_POLL;
+	o.poll_max_ns = SW_POLL_MAX_NS_MAX + 1; /* past size: ignored */
+	got = loop_new_ok(&o, "size ending with flags");
+	t_assert_eq(got.timer_div, 16);
+	t_assert_eq(got.flags, SW_LOOP_ADAPTIVE_POLL);
+	t_assert_eq(got.poll_max_ns, SW_POLL_MAX_NS_DEFAULT);
+	o = good_opts();
+	o.size = offsetof(struct sw_loop_opts, stall_ticks) + sizeof(o.stall_ticks);
+	o.timer_div = 1; /* past size: the default, 8 */
+	got = loop_new_ok(&o, "size ending with stall_ticks");
+	t_assert_eq(got.timer_div, SW_TIMER_DIV_DEFAULT);
 }
 
 static void case_loop_calls(intptr_t unused)
@@ -620,7 +648,7 @@ static void case_callback_error(intptr_t mode)
 
 static void case_after_fork(intptr_t mode)
 {
-	struct sw_loop *loop = t_loop(), *other = t_loop();
+	struct sw_loop *loop = t_loop(), *other = t_loop(), *mine;
 	struct sw_stub *stub = t_spawn_echo(loop, mode);
 	struct sw_stub *loose = t_spawn_echo(loop, mode);
 	struct sw_stub *child_stub = SENTINEL;
@@ -645,11 +673,17 @@ static void case_after_fork(intptr_t mode)
 		t_assert_rc(sw_stub_add_fd(stub, 0, EPOLLIN), -ECHILD);
 		t_assert_rc(sw_stub_detach(stub), -ECHILD);
 		t_assert_rc(sw_stub_attach(loose, other), -ECHILD);
+		/* a loop of the child's own: the stub is still the parent's */
+		mine = t_loop();
+		t_assert_rc(sw_stub_attach(loose, mine), -ECHILD);
+		t_assert_rc(sw_loop_count_stubs(mine), 0);
+		t_assert(sw_loop_free(mine) == NULL);
 		t_assert_rc(sw_stub_spawn(loop, &o, &child_stub), -ECHILD);
 		t_assert(child_stub == SENTINEL);
 		/* "in a child after fork they are only forgotten" */
 		t_assert(sw_loop_free(loop) == NULL);
 		t_assert(sw_loop_free(other) == NULL);
+		t_assert(sw_stub_free(loose) == NULL); /* forgotten, not killed */
 		exit(0);
 	}
 	t_assert(waitpid(pid, &status, 0) == pid);

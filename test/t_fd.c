@@ -504,10 +504,10 @@ static void case_death_wins(intptr_t mode)
 
 static void case_errors(intptr_t mode)
 {
-	struct sw_loop *loop = t_loop();
+	struct sw_loop *loop = t_loop(), *other;
 	struct sw_stub *stub = t_spawn_echo(loop, mode);
 	struct sw_event ev;
-	int p[2], file, fds;
+	int p[2], file, fds, ep;
 	char path[] = "/tmp/t_fd.XXXXXX";
 
 	make_pipe(p);
@@ -523,6 +523,20 @@ static void case_errors(intptr_t mode)
 	t_assert_eq(t_fd_count(), fds); /* no duplicate left behind */
 	t_assert_rc(sw_stub_add_fd(stub, file, EPOLLIN), -EPERM);
 	t_assert_eq(t_fd_count(), fds);
+	/* an epoll set: this loop's own, another loop's, anyone's */
+	other = t_loop();
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	t_assert(ep >= 0);
+	fds = t_fd_count();
+	t_assert_rc(sw_stub_add_fd(stub, sw_loop_get_fd(loop), EPOLLIN), -EINVAL);
+	t_assert_rc(sw_stub_add_fd(stub, sw_loop_get_fd(other), EPOLLIN),
+		    -EINVAL);
+	t_assert_rc(sw_stub_add_fd(stub, ep, EPOLLIN), -EINVAL);
+	t_assert_eq(t_fd_count(), fds);
+	t_assert_rc(sw_stub_remove_fd(stub), -ENOENT);
+	close(ep);
+	t_assert(sw_loop_free(other) == NULL);
+	fds = t_fd_count();
 	t_assert_rc(sw_stub_remove_fd(NULL), -EINVAL);
 	t_assert_rc(sw_stub_remove_fd(stub), -ENOENT);
 	t_assert_rc(sw_stub_continue(NULL), -EINVAL);
