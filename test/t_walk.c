@@ -951,7 +951,7 @@ static uint64_t env_u64(const char *name, uint64_t def)
 
 static void case_walk(intptr_t param)
 {
-	unsigned long steps = env_u64("T_WALK_STEPS", T_ASAN ? 5000 : 20000);
+	unsigned long steps = env_u64("T_WALK_STEPS", 20000);
 	unsigned i;
 
 	if (T_TSAN)
