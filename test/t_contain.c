@@ -334,8 +334,8 @@ static void escape_default(intptr_t mode)
 }
 
 #define BOTH(name, t)                                   \
-	{ #name "_fn", name, T_FN, t },                 \
-	{ #name "_exec", name, T_EXEC, t }
+	{ #name "/fn", name, T_FN, t },                 \
+	{ #name "/exec", name, T_EXEC, t }
 
 int main(int argc, char **argv)
 {
@@ -345,7 +345,7 @@ int main(int argc, char **argv)
 		BOTH(exit_fork, 0),
 		BOTH(sibling, 0),
 		BOTH(self_signal, 0),
-		{ "unprivileged_fn", unprivileged, T_FN, 0 },
+		{ "unprivileged/fn", unprivileged, T_FN, 0 },
 		BOTH(escape_default, 0),
 	};
 
