@@ -756,8 +756,12 @@ static int t_reap_leftovers(pid_t pgid)
 
 enum t_result { T_PASS, T_FAIL, T_SKIP };
 
+const char *t_cpu_alone;
+
 static enum t_result t_run_case(unsigned n, const struct t_case *c)
 {
+	int lock = t_cpu_lock(t_cpu_alone && !strncmp(c->name, t_cpu_alone,
+						      strlen(t_cpu_alone)));
 	unsigned timeout_s = c->timeout_s ? c->timeout_s : T_TIMEOUT_DEFAULT_S;
 	uint64_t start = t_now_ns(), end = start + timeout_s * 1000000000ull;
 	bool timed_out = false;
@@ -771,10 +775,13 @@ static enum t_result t_run_case(unsigned n, const struct t_case *c)
 	pid = fork();
 	if (pid < 0) {
 		printf("not ok %u - %s # fork: %s\n", n, c->name, strerror(errno));
+		t_cpu_unlock(lock);
 		return T_FAIL;
 	}
-	if (pid == 0)
+	if (pid == 0) {
+		t_cpu_unlock(lock);
 		t_case_child(c);
+	}
 	setpgid(pid, pid);
 
 	for (;;) {
@@ -804,6 +811,7 @@ static enum t_result t_run_case(unsigned n, const struct t_case *c)
 		printf("# %s left processes behind in its group\n", c->name);
 		status = T_EXIT_FAIL << 8;
 	}
+	t_cpu_unlock(lock);
 
 	if (timed_out) {
 		printf("not ok %u - %s # timed out after %u s\n", n, c->name,

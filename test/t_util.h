@@ -54,6 +54,11 @@ struct t_case {
  */
 int t_main(int argc, char **argv, const struct t_case *cases, size_t ncases);
 
+/* Set before t_main() by a program some of whose cases take a CPU from
+ * every other process: the cases whose names start with it run while no
+ * other case of the suite does (t_cpu_lock()). */
+extern const char *t_cpu_alone;
+
 #define T_NCASES(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Failure: print where and why ("# " TAP diagnostics), exit(1). */

@@ -251,18 +251,24 @@ int t_run(const char *prog, const struct t_case *cases, size_t n)
 		pid_t pid;
 		int r;
 
+		int lock = t_cpu_lock(0);
+
 		fflush(NULL);
 		pid = fork();
 		if (pid < 0) {
 			printf("not ok %zu - %s # fork: %s\n", i + 1, c->name,
 			       strerror(errno));
+			t_cpu_unlock(lock);
 			fail++;
 			continue;
 		}
-		if (pid == 0)
+		if (pid == 0) {
+			t_cpu_unlock(lock);
 			case_child(c);
+		}
 		setpgid(pid, pid); /* either side may win the race */
 		r = wait_case(pid, c, &ns);
+		t_cpu_unlock(lock);
 		if (r == T_PASS)
 			pass++;
 		else if (r == T_SKIP)

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../t_common.h"
 #include "t_uml.h"
 
 void t_fail_msg(const char *file, int line, const char *fmt, ...)
@@ -198,24 +199,28 @@ int t_run(int argc, char **argv, const struct t_case *cases, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		const struct t_case *c = &cases[i];
 		pid_t pid;
-		int r;
+		int lock, r;
 
 		if (!selected(argc, argv, c->name))
 			continue;
 		num++;
+		lock = t_cpu_lock(0);
 		fflush(stdout);
 		fflush(stderr);
 		pid = fork();
 		if (pid < 0) {
 			perror("fork");
+			t_cpu_unlock(lock);
 			return T_FAIL;
 		}
 		if (pid == 0) {
+			t_cpu_unlock(lock);
 			r = run_case(c);
 			fflush(stdout);
 			exit(r); /* exit(), not _exit(): LeakSanitizer looks */
 		}
 		r = wait_case(c, pid);
+		t_cpu_unlock(lock);
 		if (r == T_PASS) {
 			pass++;
 			printf("ok %u %s\n", num, c->name);
