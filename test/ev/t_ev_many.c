@@ -149,6 +149,33 @@ static void check_kill(struct many *m, struct sw_loop *loop)
 		 "status %#x", m->kill_ev.status);
 }
 
+/* The state letter and wait channel of a process, for a failure message:
+ * "R", "D (do_exit)", "gone". */
+static const char *proc_state(pid_t pid, char *buf, size_t len)
+{
+	char path[64], st[512], wchan[64] = "";
+	const char *p;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f || !fgets(st, sizeof(st), f) || !(p = strrchr(st, ')'))) {
+		if (f)
+			fclose(f);
+		return "gone";
+	}
+	fclose(f);
+	snprintf(path, sizeof(path), "/proc/%d/wchan", (int)pid);
+	f = fopen(path, "r");
+	if (f) {
+		if (!fgets(wchan, sizeof(wchan), f))
+			wchan[0] = 0;
+		fclose(f);
+	}
+	snprintf(buf, len, "%c (%s)", p[2], wchan[0] ? wchan : "-");
+	return buf;
+}
+
 static int case_in_flight(void *arg)
 {
 	struct ev_loop *evl = t_evloop((enum t_evkind)(intptr_t)arg);
@@ -171,9 +198,26 @@ static int case_in_flight(void *arg)
 	for (i = 0; i < NSTUBS; i++)
 		m.slots[i].busy = true;
 	T_EQ(sw_ev_attach(loop, evl, &g), 0);
-	T_ASSERT(t_ev_run_until(evl, &m.done, 10000),
-		 "kills %u, busy stubs that went on after it: %u of %u",
-		 m.kills, m.continued, NSTUBS - 1);
+	if (!t_ev_run_until(evl, &m.done, 10000)) {
+		struct sw_loop_stats st = { .size = sizeof(st) };
+		char buf[96];
+
+		T_EQ(sw_loop_get_stats(loop, &st, 0), 0);
+		T_ASSERT(0,
+			 "kills %u, busy stubs that went on after it: %u of "
+			 "%u; %llu reports in all, %u from the one to stall "
+			 "(at its %u-th), %s %.0f ms ago, its process now %s; "
+			 "the loop's timer reads late by %.2f ms at worst, "
+			 "%.2f ms at most between two (spawning included)",
+			 m.kills, m.continued, NSTUBS - 1,
+			 (unsigned long long)m.total,
+			 m.slots[m.stalled].reports, m.stall_at,
+			 m.t_stall ? "stalled" : "not stalled yet",
+			 m.t_stall ? (t_now_ns() - m.t_stall) / 1e6 : 0.0,
+			 proc_state(sw_stub_pid(m.slots[m.stalled].s), buf,
+				    sizeof(buf)),
+			 st.max_late_ns / 1e6, st.max_gap_ns / 1e6);
+	}
 	T_EQ(sw_ev_take_error(g), 0);
 	check_kill(&m, loop);
 	for (i = 0; i < NSTUBS; i++) {
