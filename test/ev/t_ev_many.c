@@ -53,6 +53,7 @@ struct many {
 	uint64_t t_kill;
 	struct sw_event kill_ev;
 	unsigned kills, exits;
+	bool killed;
 	uint64_t total;
 	bool done;
 };
@@ -86,6 +87,7 @@ static int on_event(struct sw_stub *s, const struct sw_event *ev, void *ud)
 		m->t_kill = t_now_ns();
 		m->kill_ev = *ev;
 		m->kills++;
+		m->killed = true;
 		if (sl->idx != m->stalled)
 			t_note("stub %u killed: reason %d, silent %.3f ms, "
 			       "state %c, the monitor late %.3f ms, starved "
@@ -176,6 +178,78 @@ static const char *proc_state(pid_t pid, char *buf, size_t len)
 	return buf;
 }
 
+/* Is the kernel taking the process down: SIGKILL pending, or the leader
+ * exiting (PF_EXITING), but not yet a zombie? */
+static bool proc_dying(pid_t pid)
+{
+	char path[64], line[512];
+	unsigned long long mask;
+	unsigned long flags = 0;
+	bool dying = false;
+	const char *p;
+	FILE *f;
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	if (!fgets(line, sizeof(line), f) || !(p = strrchr(line, ')'))) {
+		fclose(f);
+		return false;
+	}
+	fclose(f);
+	if (p[2] == 'Z' || p[2] == 'X')
+		return false; /* dead: the loop's to see */
+	for (p += 2, i = 3; i < 9 && p; i++) {
+		p = strchr(p, ' ');
+		if (p)
+			p++;
+	}
+	if (p)
+		flags = strtoul(p, NULL, 10);
+	if (flags & 0x4) /* PF_EXITING */
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if ((sscanf(line, "ShdPnd: %llx", &mask) == 1 ||
+		     sscanf(line, "SigPnd: %llx", &mask) == 1) &&
+		    (mask & (1ull << (SIGKILL - 1))))
+			dying = true;
+	fclose(f);
+	return dying;
+}
+
+/*
+ * The case's time ran out before the stalled stub's KILL.  When the stub
+ * has its SIGKILL and the kernel is still taking it down, the loop did its
+ * part on time, and the kernel's exit is what is slow (seen under load:
+ * exits of stubs forked from one monitor wait on the anon_vma lock they
+ * share).  Then wait for the death, check the kill's window as always, and
+ * call the run inconclusive, with the figures.  Returns T_SKIP, or 0 when
+ * the caller must fail.
+ */
+static int late_death(struct many *m, struct ev_loop *evl,
+		      struct sw_loop *loop)
+{
+	pid_t pid = sw_stub_pid(m->slots[m->stalled].s);
+	uint64_t t0 = t_now_ns();
+
+	if (m->kills || !m->t_stall || !proc_dying(pid))
+		return 0;
+	t_note("the stalled stub has its SIGKILL and is still exiting %.0f ms "
+	       "after its resume", (t0 - m->t_stall) / 1e6);
+	T_ASSERT(t_ev_run_until(evl, &m->killed, 60000),
+		 "no KILL 60 s after the stub was seen dying");
+	check_kill(m, loop);
+	return t_skip("inconclusive: the loop killed the stalled stub on time, "
+		      "but the kernel took %.0f ms to end it",
+		      (m->t_kill - m->t_stall) / 1e6);
+}
+
 static int case_in_flight(void *arg)
 {
 	struct ev_loop *evl = t_evloop((enum t_evkind)(intptr_t)arg);
@@ -190,6 +264,7 @@ static int case_in_flight(void *arg)
 	struct sw_loop *loop;
 	struct sw_ev *g;
 	unsigned i, fewest = ~0u;
+	int r;
 
 	T_EQ(t_raise_nofile(2 * NSTUBS + 64), 0);
 	loop = t_loop(T_TICK_NS, T_STALL, 0);
@@ -202,6 +277,15 @@ static int case_in_flight(void *arg)
 		struct sw_loop_stats st = { .size = sizeof(st) };
 		char buf[96];
 
+		r = late_death(&m, evl, loop);
+		if (r) {
+			m.stopping = true;
+			sw_ev_detach(g);
+			sw_loop_free(loop);
+			free(m.slots);
+			t_evloop_free(evl);
+			return r;
+		}
 		T_EQ(sw_loop_get_stats(loop, &st, 0), 0);
 		T_ASSERT(0,
 			 "kills %u, busy stubs that went on after it: %u of "
@@ -312,9 +396,26 @@ static int case_idle(void *arg)
 	spawn_all(&m, loop);
 	m.slots[10].busy = m.slots[500].busy = m.slots[990].busy = true;
 	T_EQ(sw_ev_attach(loop, evl, &g), 0);
-	T_ASSERT(t_ev_run_until(evl, &m.done, 5000),
-		 "kills %u, busy stubs that went on: %u of 2", m.kills,
-		 m.continued);
+	if (!t_ev_run_until(evl, &m.done, 5000)) {
+		char buf[96];
+
+		r = late_death(&m, evl, loop);
+		if (r) {
+			m.stopping = true;
+			sw_ev_detach(g);
+			sw_loop_free(loop);
+			free(m.slots);
+			t_evloop_free(evl);
+			return r;
+		}
+		T_ASSERT(0,
+			 "kills %u, busy stubs that went on: %u of 2; the "
+			 "stub to stall %s, its process now %s",
+			 m.kills, m.continued,
+			 m.t_stall ? "stalled" : "not stalled yet",
+			 proc_state(sw_stub_pid(m.slots[m.stalled].s), buf,
+				    sizeof(buf)));
+	}
 	/* The idle ones stay silent for more than another (N+1)*T. */
 	run_for(evl, (T_STALL + 2) * T_TICK_NS / 1e9);
 	T_EQ(sw_ev_take_error(g), 0);
