@@ -213,6 +213,10 @@ static void case_pdeathsig(intptr_t mode)
 	s.flags = SW_SPAWN_PDEATHSIG;
 	t_assert(pthread_create(&th, NULL, spawner_thread, &s) == 0);
 	t_assert(pthread_join(th, NULL) == 0);
+	/* The join returns once the thread's tid is cleared, before the
+	 * kernel sends the parent-death signal: wait for the death, so that
+	 * the resume below finds a dead stub, not a live one. */
+	t_assert(t_wait_proc_state(sw_stub_pid(s.stub), "Z", 5000 * T_MS));
 	t_pl(s.stub)->req = 1;
 	rc = sw_stub_resume(s.stub);
 	t_assert(rc == 0);

@@ -33,6 +33,7 @@ static int new_loop(struct sw_loop **ret)
 
 struct drive {
 	unsigned sigsys, sigalrm, sigsegv, violations, ticks;
+	unsigned tick_rounds; /* waits that took at least one tick */
 	struct swu_served served[MAX_SERVED];
 	unsigned nserved;
 	bool ended;
@@ -61,11 +62,14 @@ static int drive(struct swu_stub *s, unsigned max_ms, bool preempt,
 			if (r < 0)
 				return r;
 		}
+		unsigned t0 = d->ticks;
+
 		while ((r = sw_stub_wait(sw, &ev)) == SW_EV_TICK) {
 			d->ticks++;
 			if (preempt)
 				swu_stub_preempt(s);
 		}
+		d->tick_rounds += d->ticks != t0;
 		if (r < 0)
 			return r;
 		if (r == SW_EV_EXIT || r == SW_EV_KILL) {
@@ -171,8 +175,14 @@ static int t_cpu_preempted(void)
 	T_CHECK(!d.ended, "ended: type %d status 0x%x", d.end.type,
 		d.end.status);
 	T_CHECK(d.sigsys == 0, "%u SIGSYS from pure computation", d.sigsys);
-	/* 300 ms of 10 ms ticks, each one a preemption */
-	T_CHECK(d.sigalrm >= 10, "only %u preemptions", d.sigalrm);
+	/* 300 ms of 10 ms ticks: every wait that took a tick preempted the
+	 * stub, which then reported exactly that (ticks that came while it
+	 * was already being preempted add none).  How many ticks came is the
+	 * loop's timeliness and the host's load: counted, not bounded. */
+	t_info("%u preemptions, %u ticks in 300 ms", d.sigalrm, d.ticks);
+	T_CHECK(d.sigalrm >= 1, "no preemption");
+	T_CHECK(d.sigalrm == d.tick_rounds, "%u preemptions for %u waits "
+		"that took a tick", d.sigalrm, d.tick_rounds);
 	T_CHECK(d.sigalrm <= d.ticks, "%u preemptions for %u ticks",
 		d.sigalrm, d.ticks);
 
