@@ -229,11 +229,11 @@ static bool proc_dying(pid_t pid)
  * part on time, and the kernel's exit is what is slow (seen under load:
  * exits of stubs forked from one monitor wait on the anon_vma lock they
  * share).  Then wait for the death, check the kill's window as always, and
- * call the run inconclusive, with the figures.  Returns T_SKIP, or 0 when
- * the caller must fail.
+ * call the run inconclusive, with the figures, after freeing the case's
+ * loops and stubs.  Returns T_SKIP, or 0 when the caller must fail.
  */
 static int late_death(struct many *m, struct ev_loop *evl,
-		      struct sw_loop *loop)
+		      struct sw_loop *loop, struct sw_ev *g)
 {
 	pid_t pid = sw_stub_pid(m->slots[m->stalled].s);
 	uint64_t t0 = t_now_ns();
@@ -245,6 +245,11 @@ static int late_death(struct many *m, struct ev_loop *evl,
 	T_ASSERT(t_ev_run_until(evl, &m->killed, 60000),
 		 "no KILL 60 s after the stub was seen dying");
 	check_kill(m, loop);
+	m->stopping = true;
+	sw_ev_detach(g);
+	sw_loop_free(loop);
+	free(m->slots);
+	t_evloop_free(evl);
 	return t_skip("inconclusive: the loop killed the stalled stub on time, "
 		      "but the kernel took %.0f ms to end it",
 		      (m->t_kill - m->t_stall) / 1e6);
@@ -277,15 +282,9 @@ static int case_in_flight(void *arg)
 		struct sw_loop_stats st = { .size = sizeof(st) };
 		char buf[96];
 
-		r = late_death(&m, evl, loop);
-		if (r) {
-			m.stopping = true;
-			sw_ev_detach(g);
-			sw_loop_free(loop);
-			free(m.slots);
-			t_evloop_free(evl);
+		r = late_death(&m, evl, loop, g);
+		if (r)
 			return r;
-		}
 		T_EQ(sw_loop_get_stats(loop, &st, 0), 0);
 		T_ASSERT(0,
 			 "kills %u, busy stubs that went on after it: %u of "
@@ -399,15 +398,9 @@ static int case_idle(void *arg)
 	if (!t_ev_run_until(evl, &m.done, 5000)) {
 		char buf[96];
 
-		r = late_death(&m, evl, loop);
-		if (r) {
-			m.stopping = true;
-			sw_ev_detach(g);
-			sw_loop_free(loop);
-			free(m.slots);
-			t_evloop_free(evl);
+		r = late_death(&m, evl, loop, g);
+		if (r)
 			return r;
-		}
 		T_ASSERT(0,
 			 "kills %u, busy stubs that went on: %u of 2; the "
 			 "stub to stall %s, its process now %s",
