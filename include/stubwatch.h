@@ -223,9 +223,12 @@ struct sw_loop_opts {
 int sw_loop_new(const struct sw_loop_opts *opts, struct sw_loop **ret_loop);
 
 /*
- * Destroy a loop.  Stubs still attached to it are killed (SIGKILL), reaped
- * and freed; in a child after fork they are only forgotten (they are not the
- * child's).  Accepts NULL; returns NULL.  Refused while the loop is inside
+ * Destroy a loop.  Stubs still attached to it are killed (SIGKILL, all of
+ * them first, so the kernel takes them down side by side), reaped and
+ * freed, and so are killed stubs freed while the kernel was still taking
+ * them down (this waits for that teardown, never for a tracer: a zombie a
+ * tracer holds is left to it); in a child after fork they are only
+ * forgotten (they are not the child's).  Accepts NULL; returns NULL.  Refused while the loop is inside
  * one of its callbacks or a wait: returns the loop unchanged.
  */
 struct sw_loop *sw_loop_free(struct sw_loop *loop);
@@ -375,7 +378,12 @@ enum sw_event_type {
 	                     (also when a kill found it exiting already, or
 	                     dying of its own signal: the status is not the
 	                     SIGKILL's)                                     */
-	SW_EV_KILL = 3,   /* the stub was killed; kill and status set, reaped */
+	SW_EV_KILL = 3,   /* the stub was killed; kill and status set.  Reaped,
+	                     or, if the kernel had not finished its exit a
+	                     timer period after the SIGKILL, dead all the
+	                     same (it runs none of its code after a SIGKILL)
+	                     and reaped later: the wait does not wait on the
+	                     kernel's teardown                              */
 	SW_EV_TICK = 4,   /* SW_LOOP_TICK_EVENTS: a timer read; the stub is
 	                     still in flight, wait again to go on waiting     */
 	SW_EV_FD = 5,     /* the stub's watched fd (sw_stub_add_fd()) is ready:
@@ -388,6 +396,8 @@ struct sw_event {
 	/* EXIT and KILL: waitpid()-style status.  A stub whose zombie a tracer
 	 * holds (it can be waited for by the tracer only) ends all the same:
 	 * its status is the kernel's exit_code in /proc/PID/stat, or -1.
+	 * A KILL delivered before the kernel finished the stub's exit has
+	 * SIGKILL's status when /proc/PID/stat already says so, else -1.
 	 * -1 also if another process reaped
 	 * the stub first and the kernel (before 6.15) cannot tell its status:
 	 * possible only for exec'd stubs, since execve() resets exit_signal to
@@ -489,7 +499,10 @@ int sw_stub_spawn(struct sw_loop *loop, const struct sw_spawn_opts *opts,
  * blocks only until the kernel has torn it down, never on a reap that
  * another process controls: the zombie of a stub that a tracer holds is
  * kept by the loop and reaped at a later timer read or spawn once the
- * tracer lets go; sw_loop_free() gives up on it).  Accepts NULL; returns
+ * tracer lets go; sw_loop_free() gives up on it).  A stub whose KILL was
+ * delivered while the kernel was still taking it down is not waited for:
+ * the loop reaps it later, as it does a held zombie, and sw_loop_free()
+ * waits for it.  Accepts NULL; returns
  * NULL.  Safe from inside the stub's own callback.  Refused while the stub is
  * the target of a running sw_stub_wait() (from another stub's callback):
  * returns the stub unchanged (check with sw_stub_free(s) == NULL).
@@ -550,7 +563,8 @@ int sw_stub_run(struct sw_stub *stub, struct sw_event *ret_ev);
 /*
  * Kill a stub now (SW_KILL_USER, or SW_KILL_PROTOCOL when the monitor found
  * a bad value in the page).  The kill completes like a watchdog kill: as an
- * SW_EV_KILL from the next wait or dispatch, once the stub is reaped.
+ * SW_EV_KILL from the next wait or dispatch, once the stub is reaped (or a
+ * timer period after the SIGKILL if the kernel takes longer to end it).
  *
  * Errors: -EINVAL (NULL, or reason not USER/PROTOCOL), -ESRCH (already
  *         being killed, dead or reaped),

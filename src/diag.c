@@ -164,19 +164,28 @@ static void read_cpu(pid_t pid, struct sw_kill_info *k)
 	k->cpu_ns = (utime + stime) * (1000000000ull / (unsigned long long)hz);
 }
 
-int sw__stat_exit(pid_t pid, int *ret_code)
+/* PF_EXITING of /proc/PID/stat's flags (field 9): the task is in do_exit(). */
+#define SW_PF_EXITING 0x4u
+
+/* /proc/PID/stat's exit_code (field 52) of a zombie (zombie) or of a task
+ * in its exit, past the point where the kernel sets it (!zombie: the exit
+ * runs on; the code is already the one a wait will give). */
+static int stat_exit(pid_t pid, bool zombie, int *ret_code)
 {
 	char path[64], buf[1024], *p;
 	char state;
+	unsigned flags;
 	int field, code;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	if (read_file(path, buf, sizeof(buf)) <= 0)
 		return -1;
 	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %c", &state) != 1 ||
-	    (state != 'Z' && state != 'X'))
-		return -1; /* not a zombie: not its exit */
+	if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %u", &state,
+			 &flags) != 2)
+		return -1;
+	if (zombie ? state != 'Z' && state != 'X' : !(flags & SW_PF_EXITING))
+		return -1; /* not a zombie, or not exiting: not its exit */
 	/* Field 52, exit_code: after the name, field 3 is the state. */
 	for (field = 2; field < 52 && p; field++)
 		p = strchr(p + 1, ' ');
@@ -184,6 +193,16 @@ int sw__stat_exit(pid_t pid, int *ret_code)
 		return -1;
 	*ret_code = code;
 	return 0;
+}
+
+int sw__stat_exit(pid_t pid, int *ret_code)
+{
+	return stat_exit(pid, true, ret_code);
+}
+
+int sw__stat_exiting(pid_t pid, int *ret_code)
+{
+	return stat_exit(pid, false, ret_code);
 }
 
 static int sched_one(const char *dir, void *arg)

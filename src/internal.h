@@ -88,6 +88,8 @@ struct sw_stub {
 	struct sw_stub *d_next;  /* on the loop's callback list              */
 	bool on_done;
 	bool death_owed;         /* reaped while a report was pending        */
+	struct sw_stub *k_next;  /* on the loop's list of the dying          */
+	bool dying;              /* SIGKILL sent, its death not yet seen      */
 
 	sw_event_fn cb;
 	void *userdata;
@@ -151,7 +153,10 @@ struct sw_loop {
 	struct sw_loop_stats stats;   /* sw_loop_get_stats()                 */
 
 	struct sw_stub *graves;       /* freed stubs whose zombie a tracer
-	                                 holds: reaped when it lets go      */
+	                                 holds, or that the kernel is still
+	                                 taking down: reaped later          */
+	struct sw_stub *dying;        /* killed, their death not yet seen:
+	                                 the timer stays armed for them     */
 };
 
 static inline bool sw_loop_forked(const struct sw_loop *loop)
@@ -176,6 +181,9 @@ int sw__stub_start(struct sw_loop *loop, struct sw_stub *s);
 void sw__diag_read(pid_t pid, struct sw_kill_info *info);
 /* A zombie's wait status from /proc/PID/stat (exit_code); -1 if n/a. */
 int sw__stat_exit(pid_t pid, int *ret_code);
+/* The exit_code of a process in its exit (PF_EXITING), not yet a zombie;
+ * -1 if n/a. */
+int sw__stat_exiting(pid_t pid, int *ret_code);
 /* A struct sw_sched of the process; -1 if /proc does not give it. */
 int sw__sched_read(pid_t pid, struct sw_sched *out);
 

@@ -31,6 +31,7 @@
 
 static void announce_sleep(struct sw_loop *loop);
 static void look_announced(struct sw_loop *loop);
+static void on_dead(struct sw_loop *loop, struct sw_stub *s);
 
 /* ---- the in-flight queue (resume order = deadline order) -------------- */
 
@@ -107,6 +108,14 @@ static void quiet_remove(struct sw_loop *loop, struct sw_stub *s)
 		return;
 	slist_remove(&loop->quiet_head, s, offsetof(struct sw_stub, qt_next));
 	s->on_quiet = false;
+}
+
+static void dying_remove(struct sw_loop *loop, struct sw_stub *s)
+{
+	if (!s->dying)
+		return;
+	slist_remove(&loop->dying, s, offsetof(struct sw_stub, k_next));
+	s->dying = false;
 }
 
 static void ann_drop(struct sw_loop *loop, int i)
@@ -291,6 +300,13 @@ static void send_kill(struct sw_loop *loop, struct sw_stub *s,
 	/* The stub is our unreaped child, so its pid cannot be reused; the
 	 * pidfd makes that explicit.  ESRCH: it is dying already. */
 	syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
+	/* Its death is looked for at the timer reads from now on, whether
+	 * or not anything is in flight (on_timer(), on_doomed()). */
+	s->k_next = loop->dying;
+	loop->dying = s;
+	s->dying = true;
+	if (!loop->armed)
+		timer_set(loop, true);
 }
 
 /* Carry out a state machine action. */
@@ -524,6 +540,15 @@ static bool on_death(struct sw_loop *loop, struct sw_stub *s)
 		sw__on_report(loop, s);
 	if (sw__reap(s) <= 0)
 		return false;
+	on_dead(loop, s);
+	return true;
+}
+
+/* The stub's death is collected (s->reaped): out of the loop's sets, and
+ * delivered, or owed behind a pending report. */
+static void on_dead(struct sw_loop *loop, struct sw_stub *s)
+{
+	dying_remove(loop, s);
 	/* Both fds leave the epoll set now: the pidfd stays readable and the
 	 * eventfd may still be held by the stub's own children. */
 	epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s->pidfd, NULL);
@@ -535,7 +560,32 @@ static bool on_death(struct sw_loop *loop, struct sw_stub *s)
 		s->death_owed = true;
 	else
 		deliver_death(loop, s);
-	return true;
+}
+
+/*
+ * A stub SIGKILLed at least a timer period ago whose death is still not
+ * seen: the kernel is taking it down, and on a loaded host that can take
+ * seconds (its exit waits on locks of the memory it shares with other
+ * processes, for instance behind reclaim's walks of a file that a
+ * thousand stubs map).  After the SIGKILL it runs none of its own code
+ * again, so its wait ends now, as a kill: the wait never waits on the
+ * kernel's teardown, and its zombie is reaped later, as a held one is
+ * (sw__reap_graves(), sw_loop_free()).  The status is SIGKILL when its
+ * leader's exit_code, set before the teardown, already says so; anything
+ * else only the reap could tell for certain: -1.
+ */
+static void on_doomed(struct sw_loop *loop, struct sw_stub *s)
+{
+	int code;
+
+	if (on_death(loop, s))
+		return; /* dead after all: the real status */
+	s->ev.status = sw__stat_exiting(s->pid, &code) == 0 && code == SIGKILL
+			       ? SIGKILL
+			       : -1;
+	s->reaped = true;
+	s->held = true;
+	on_dead(loop, s);
 }
 
 /* Give a muted eventfd back its events.  Its count is drained first (it is
@@ -662,10 +712,16 @@ static void on_timer(struct sw_loop *loop, bool *ticked)
 			act(loop, s,
 			    sw_wd_step(&loop->wd, &s->wd, SW_WD_EV_EXPIRE), 0);
 	}
+	/* The killed, a whole period after their SIGKILL: dead, or doomed. */
+	for (s = loop->dying; s; s = next) {
+		next = s->k_next;
+		if (now >= s->ev.kill.killed_at_ns + loop->period_ns)
+			on_doomed(loop, s);
+	}
 	if (loop->graves)
 		sw__reap_graves(loop);
 
-	if (loop->n_in_flight == 0 && loop->armed)
+	if (loop->n_in_flight == 0 && !loop->dying && loop->armed)
 		timer_set(loop, false);
 }
 
@@ -953,6 +1009,13 @@ SW_EXPORT struct sw_loop *sw_loop_free(struct sw_loop *loop)
 		return NULL;
 	if (loop->in_callback || __atomic_load_n(&loop->busy, __ATOMIC_ACQUIRE))
 		return loop; /* refused: inside its own callback or wait */
+	/* SIGKILL them all first, so that the kernel takes them down side by
+	 * side, not one after another. */
+	if (!sw_loop_forked(loop))
+		for (struct sw_stub *s = loop->stubs; s; s = s->l_next)
+			if (!s->reaped)
+				syscall(SYS_pidfd_send_signal, s->pidfd,
+					SIGKILL, NULL, 0);
 	while (loop->stubs) {
 		struct sw_stub *s = loop->stubs;
 
@@ -960,13 +1023,18 @@ SW_EXPORT struct sw_loop *sw_loop_free(struct sw_loop *loop)
 		if (sw_stub_free(s))
 			sw__loop_remove_stub(loop, s); /* cannot happen; be safe */
 	}
-	/* A zombie a tracer still holds stays one until the monitor exits:
-	 * waiting for the tracer could take for ever. */
-	sw__reap_graves(loop);
+	/* A stub the kernel is still taking down is waited for, as
+	 * sw_stub_free() waits for one (its pidfd turns readable when it is
+	 * a zombie); a zombie a tracer still holds stays one until the
+	 * monitor exits: waiting for the tracer could take for ever. */
 	while (loop->graves) {
 		struct sw_stub *s = loop->graves;
+		struct pollfd p = { .fd = s->pidfd, .events = POLLIN };
 
 		loop->graves = s->g_next;
+		while (poll(&p, 1, -1) < 0 && errno == EINTR)
+			;
+		sw__reap(s);
 		close(s->pidfd);
 		free(s);
 	}
@@ -1619,6 +1687,7 @@ void sw__loop_remove_stub(struct sw_loop *loop, struct sw_stub *s)
 	done_remove(loop, s);
 	quiet_remove(loop, s);
 	ann_remove(loop, s);
+	dying_remove(loop, s);
 	if (loop->cb_stub == s)
 		loop->cb_stub = NULL;
 	if (!s->reaped && !sw_loop_forked(loop)) {

@@ -518,8 +518,10 @@ SW_EXPORT struct sw_stub *sw_stub_free(struct sw_stub *s)
 	forked = loop ? sw_loop_forked(loop) : getpid() != s->owner;
 	if (loop)
 		sw__loop_remove_stub(loop, s);
-	if (!forked && (!s->reaped || s->held))
-		sw__stop(s); /* a held zombie: one more look, no signal needed */
+	if (!forked && !s->reaped)
+		sw__stop(s);
+	else if (!forked && s->held)
+		sw__reap(s); /* one more look: held, or still being taken down */
 	dispose(loop, s, forked);
 	return NULL;
 }

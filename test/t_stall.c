@@ -105,6 +105,101 @@ static void case_stall_futex(intptr_t mode)
 	t_assert(sw_loop_free(loop) == NULL);
 }
 
+/*
+ * A stub whose exit the kernel takes a while to tear down (512 MiB of
+ * small pages to free: about 40 ms on an idle 2-core machine, far more
+ * than the loop's timer period of T/8 = 2.5 ms) stalls.  The wait ends
+ * with its kill at the first timer read a period after the SIGKILL, with
+ * the SIGKILL's status, while the kernel is still ending it: the stub is
+ * not yet reaped when the wait returns.  (Before, the wait lasted until
+ * the kernel had finished; on a loaded host, seconds.)  Freeing it then
+ * does not wait either; sw_loop_free() reaps it once the kernel is done,
+ * and no zombie is left.
+ */
+#define T_HEAVY_BYTES (512ull << 20)
+
+/* A stub with T_HEAVY_BYTES written, on `loop`: it fills them on a loop
+ * of its own whose stall limit (a minute) leaves it the time. */
+static struct sw_stub *heavy_stub(struct sw_loop *loop, intptr_t mode)
+{
+	struct sw_loop *roomy = t_loop_opts(1000 * T_MS, 60, 0, 0);
+	struct sw_stub *stub = t_spawn_echo(roomy, mode);
+	struct sw_event ev;
+
+	t_pl(stub)->arg = T_HEAVY_BYTES;
+	t_assert_rc(t_request(stub, T_REQ_HEAVY, &ev), SW_EV_REPORT);
+	t_assert_eq(t_pl(stub)->result, T_HEAVY_BYTES);
+	t_assert_rc(sw_stub_detach(stub), 0);
+	t_assert(sw_loop_free(roomy) == NULL);
+	t_assert_rc(sw_stub_attach(stub, loop), 0);
+	return stub;
+}
+
+static void case_slow_teardown(intptr_t mode)
+{
+	struct sw_loop *loop = t_loop_timed_p(mode);
+	struct sw_stub *stub = heavy_stub(loop, mode);
+	struct sw_loop_stats st = { .size = sizeof(st) };
+	pid_t pid = sw_stub_pid(stub);
+	struct sw_event ev;
+	uint64_t t0, t1, t_ret, t_zombie;
+	char state;
+
+	t_pl(stub)->arg = T_STALL_BLOCKED_FUTEX;
+	t_pl(stub)->req = T_REQ_STALL;
+	t_assert_rc(sw_loop_get_stats(loop, &st, 1), 0);
+	t0 = t_now_ns();
+	t_assert_rc(sw_stub_resume(stub), 0);
+	t1 = t_now_ns();
+	t_assert_rc(sw_stub_wait(stub, &ev), SW_EV_KILL);
+	t_ret = t_now_ns();
+	state = t_proc_state(pid);
+	t_assert_rc(sw_loop_get_stats(loop, &st, 0), 0);
+	assert_stall_kill(&ev, pid);
+	t_assert_kill_window("512 MiB to tear down", loop, t0, t1, &ev.kill);
+	t_assert_msg(state != 0, "the wait waited for the kernel's teardown "
+		     "and the reap: it ended %.1f ms after the SIGKILL (the "
+		     "loop's timer reads late by %.2f ms at worst, %.2f ms at "
+		     "most between two)",
+		     (t_ret - ev.kill.killed_at_ns) / 1e6,
+		     st.max_late_ns / 1e6, st.max_gap_ns / 1e6);
+	t_assert(t_wait_proc_state(pid, "Z", 60000 * T_MS));
+	t_zombie = t_now_ns();
+	t_note("the wait ended %.1f ms after the SIGKILL, the stub then in "
+	       "state %c; its zombie came %.1f ms after the SIGKILL (the "
+	       "loop's timer reads late by %.2f ms at worst)",
+	       (t_ret - ev.kill.killed_at_ns) / 1e6, state,
+	       (t_zombie - ev.kill.killed_at_ns) / 1e6, st.max_late_ns / 1e6);
+	t_assert(sw_stub_free(stub) == NULL);
+	t_assert(sw_loop_free(loop) == NULL);
+	t_assert(t_proc_state(pid) == 0);
+	t_assert(t_no_children());
+}
+
+/* The killed stub is freed while the kernel is still ending it: neither
+ * sw_stub_free() nor the next wait waits for it, and sw_loop_free() reaps
+ * it. */
+static void case_slow_teardown_free(intptr_t mode)
+{
+	struct sw_loop *loop = t_loop_timed_p(mode);
+	struct sw_stub *stub = heavy_stub(loop, mode);
+	pid_t pid = sw_stub_pid(stub);
+	struct sw_event ev;
+	char state;
+
+	t_pl(stub)->arg = T_STALL_BLOCKED_FUTEX;
+	t_assert_rc(t_request(stub, T_REQ_STALL, &ev), SW_EV_KILL);
+	assert_stall_kill(&ev, pid);
+	t_assert(sw_stub_free(stub) == NULL);
+	state = t_proc_state(pid);
+	t_note("freed in state %c", state ? state : '-');
+	t_assert_msg(state != 0, "sw_stub_free() waited for the teardown");
+	serve_new_stub(loop, mode);
+	t_assert(sw_loop_free(loop) == NULL);
+	t_assert(t_proc_state(pid) == 0);
+	t_assert(t_no_children());
+}
+
 /* The test stops the idle stub, then resumes it: the wake finds it
  * stopped, and it never reports. */
 static void sigstop_it(struct sw_stub *stub)
@@ -617,6 +712,9 @@ static const struct t_case cases[] = {
 	{ "stall_futex/fn", case_stall_futex, T_FN, 0 },
 	{ "stall_futex/exec", case_stall_futex, T_EXEC, 0 },
 	{ "stall_futex/exec+poll", case_stall_futex, T_EXEC | T_POLL, 0 },
+	{ "slow_teardown/fn", case_slow_teardown, T_FN, 0 },
+	{ "slow_teardown/exec", case_slow_teardown, T_EXEC, 0 },
+	{ "slow_teardown_free/fn", case_slow_teardown_free, T_FN, 0 },
 	{ "stall_sigstop/fn", case_stall_sigstop, T_FN, 0 },
 	{ "stall_sigstop/exec", case_stall_sigstop, T_EXEC, 0 },
 	{ "stall_at_spawn/fn", case_stall_at_spawn, T_FN, 0 },

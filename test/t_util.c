@@ -16,6 +16,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sched.h>
@@ -459,6 +460,21 @@ int t_role_echo(struct sw_page *page, void *arg)
 
 			if (c > 0)
 				waitpid(c, NULL, __WALL);
+			break;
+		}
+		case T_REQ_HEAVY: {
+			size_t n = LOAD(&p->arg), off;
+			char *m = mmap(NULL, n, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+			if (m == MAP_FAILED) {
+				STORE(&p->result, 0);
+				break;
+			}
+			madvise(m, n, MADV_NOHUGEPAGE);
+			for (off = 0; off < n; off += 4096)
+				m[off] = 1;
+			STORE(&p->result, (uint64_t)n);
 			break;
 		}
 		case T_REQ_KIN: {

@@ -228,6 +228,11 @@ struct t_payload {
 				      byte (enum t_kin) says, then answer
 				      with result = the last clone's value:
 				      a pid as the stub sees it, or -errno */
+#define T_REQ_HEAVY (T_REQ_CMD + 14) /* map arg bytes of private memory in
+					small pages and write every page,
+					then answer with result = the bytes
+					written: an exit the kernel takes a
+					while to tear down               */
 
 /* How T_REQ_KIN makes each descendant (raw clone, no fork handlers). */
 enum t_kin {
