@@ -135,7 +135,7 @@ static void check_kill(struct many *m, struct sw_loop *loop)
 	struct sw_loop_stats st = { .size = sizeof(st) };
 
 	T_EQ(sw_loop_get_stats(loop, &st, 0), 0);
-	t_note("stalled stub %u: the reap seen %.1f ms after its resume; %llu "
+	t_note("stalled stub %u: its KILL delivered %.1f ms after its resume; %llu "
 	       "reports in all; the loop's timer reads late by %.2f ms at "
 	       "worst, %.2f ms at most between two", m->stalled,
 	       (m->t_kill - m->t_stall) / 1e6, (unsigned long long)m->total,
@@ -178,83 +178,6 @@ static const char *proc_state(pid_t pid, char *buf, size_t len)
 	return buf;
 }
 
-/* Is the kernel taking the process down: SIGKILL pending, or the leader
- * exiting (PF_EXITING), but not yet a zombie? */
-static bool proc_dying(pid_t pid)
-{
-	char path[64], line[512];
-	unsigned long long mask;
-	unsigned long flags = 0;
-	bool dying = false;
-	const char *p;
-	FILE *f;
-	int i;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return false;
-	if (!fgets(line, sizeof(line), f) || !(p = strrchr(line, ')'))) {
-		fclose(f);
-		return false;
-	}
-	fclose(f);
-	if (p[2] == 'Z' || p[2] == 'X')
-		return false; /* dead: the loop's to see */
-	for (p += 2, i = 3; i < 9 && p; i++) {
-		p = strchr(p, ' ');
-		if (p)
-			p++;
-	}
-	if (p)
-		flags = strtoul(p, NULL, 10);
-	if (flags & 0x4) /* PF_EXITING */
-		return true;
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f))
-		if ((sscanf(line, "ShdPnd: %llx", &mask) == 1 ||
-		     sscanf(line, "SigPnd: %llx", &mask) == 1) &&
-		    (mask & (1ull << (SIGKILL - 1))))
-			dying = true;
-	fclose(f);
-	return dying;
-}
-
-/*
- * The case's time ran out before the stalled stub's KILL.  When the stub
- * has its SIGKILL and the kernel is still taking it down, the loop did its
- * part on time, and the kernel's exit is what is slow (seen under load:
- * exits of stubs forked from one monitor wait on the anon_vma lock they
- * share).  Then wait for the death, check the kill's window as always, and
- * call the run inconclusive, with the figures, after freeing the case's
- * loops and stubs.  Returns T_SKIP, or 0 when the caller must fail.
- */
-static int late_death(struct many *m, struct ev_loop *evl,
-		      struct sw_loop *loop, struct sw_ev *g)
-{
-	pid_t pid = sw_stub_pid(m->slots[m->stalled].s);
-	uint64_t t0 = t_now_ns();
-
-	if (m->kills || !m->t_stall || !proc_dying(pid))
-		return 0;
-	t_note("the stalled stub has its SIGKILL and is still exiting %.0f ms "
-	       "after its resume", (t0 - m->t_stall) / 1e6);
-	T_ASSERT(t_ev_run_until(evl, &m->killed, 60000),
-		 "no KILL 60 s after the stub was seen dying");
-	check_kill(m, loop);
-	m->stopping = true;
-	sw_ev_detach(g);
-	sw_loop_free(loop);
-	free(m->slots);
-	t_evloop_free(evl);
-	return t_skip("inconclusive: the loop killed the stalled stub on time, "
-		      "but the kernel took %.0f ms to end it",
-		      (m->t_kill - m->t_stall) / 1e6);
-}
-
 static int case_in_flight(void *arg)
 {
 	struct ev_loop *evl = t_evloop((enum t_evkind)(intptr_t)arg);
@@ -269,7 +192,6 @@ static int case_in_flight(void *arg)
 	struct sw_loop *loop;
 	struct sw_ev *g;
 	unsigned i, fewest = ~0u;
-	int r;
 
 	T_EQ(t_raise_nofile(2 * NSTUBS + 64), 0);
 	loop = t_loop(T_TICK_NS, T_STALL, 0);
@@ -282,9 +204,6 @@ static int case_in_flight(void *arg)
 		struct sw_loop_stats st = { .size = sizeof(st) };
 		char buf[96];
 
-		r = late_death(&m, evl, loop, g);
-		if (r)
-			return r;
 		T_EQ(sw_loop_get_stats(loop, &st, 0), 0);
 		T_ASSERT(0,
 			 "kills %u, busy stubs that went on after it: %u of "
@@ -398,9 +317,6 @@ static int case_idle(void *arg)
 	if (!t_ev_run_until(evl, &m.done, 5000)) {
 		char buf[96];
 
-		r = late_death(&m, evl, loop, g);
-		if (r)
-			return r;
 		T_ASSERT(0,
 			 "kills %u, busy stubs that went on: %u of 2; the "
 			 "stub to stall %s, its process now %s",
