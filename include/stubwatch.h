@@ -379,11 +379,13 @@ enum sw_event_type {
 	                     dying of its own signal: the status is not the
 	                     SIGKILL's)                                     */
 	SW_EV_KILL = 3,   /* the stub was killed; kill and status set.  Reaped,
-	                     or, if the kernel had not finished its exit a
-	                     timer period after the SIGKILL, dead all the
-	                     same (it runs none of its code after a SIGKILL)
-	                     and reaped later: the wait does not wait on the
-	                     kernel's teardown                              */
+	                     or, if a timer period after the SIGKILL it is in
+	                     its exit but the kernel has not finished tearing
+	                     it down, dead all the same (it runs no code of
+	                     its own again) and reaped later: the wait does
+	                     not wait on the kernel's teardown (not with
+	                     SW_SPAWN_PIDNS, whose namespace dies only with
+	                     the reap)                                      */
 	SW_EV_TICK = 4,   /* SW_LOOP_TICK_EVENTS: a timer read; the stub is
 	                     still in flight, wait again to go on waiting     */
 	SW_EV_FD = 5,     /* the stub's watched fd (sw_stub_add_fd()) is ready:
@@ -396,8 +398,11 @@ struct sw_event {
 	/* EXIT and KILL: waitpid()-style status.  A stub whose zombie a tracer
 	 * holds (it can be waited for by the tracer only) ends all the same:
 	 * its status is the kernel's exit_code in /proc/PID/stat, or -1.
-	 * A KILL delivered before the kernel finished the stub's exit has
-	 * SIGKILL's status when /proc/PID/stat already says so, else -1.
+	 * A KILL or EXIT delivered before the kernel finished the stub's exit
+	 * has the status its leader's exit_code in /proc/PID/stat already
+	 * gives for certain (SIGKILL, or the code of a one-thread stub that
+	 * was exiting on its own); until /proc says so for certain, the wait
+	 * goes on.
 	 * -1 also if another process reaped
 	 * the stub first and the kernel (before 6.15) cannot tell its status:
 	 * possible only for exec'd stubs, since execve() resets exit_signal to

@@ -170,12 +170,12 @@ static void read_cpu(pid_t pid, struct sw_kill_info *k)
 /* /proc/PID/stat's exit_code (field 52) of a zombie (zombie) or of a task
  * in its exit, past the point where the kernel sets it (!zombie: the exit
  * runs on; the code is already the one a wait will give). */
-static int stat_exit(pid_t pid, bool zombie, int *ret_code)
+static int stat_exit(pid_t pid, bool zombie, int *ret_code, int *ret_threads)
 {
 	char path[64], buf[1024], *p;
 	char state;
 	unsigned flags;
-	int field, code;
+	int field, code, threads = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	if (read_file(path, buf, sizeof(buf)) <= 0)
@@ -186,23 +186,29 @@ static int stat_exit(pid_t pid, bool zombie, int *ret_code)
 		return -1;
 	if (zombie ? state != 'Z' && state != 'X' : !(flags & SW_PF_EXITING))
 		return -1; /* not a zombie, or not exiting: not its exit */
-	/* Field 52, exit_code: after the name, field 3 is the state. */
-	for (field = 2; field < 52 && p; field++)
+	/* Field 20, num_threads, and 52, exit_code: after the name, field 3
+	 * is the state. */
+	for (field = 2; field < 52 && p; field++) {
 		p = strchr(p + 1, ' ');
+		if (field == 19 && p && sscanf(p, " %d", &threads) != 1)
+			return -1;
+	}
 	if (!p || sscanf(p, " %d", &code) != 1)
 		return -1;
 	*ret_code = code;
+	if (ret_threads)
+		*ret_threads = threads;
 	return 0;
 }
 
 int sw__stat_exit(pid_t pid, int *ret_code)
 {
-	return stat_exit(pid, true, ret_code);
+	return stat_exit(pid, true, ret_code, NULL);
 }
 
-int sw__stat_exiting(pid_t pid, int *ret_code)
+int sw__stat_exiting(pid_t pid, int *ret_code, int *ret_threads)
 {
-	return stat_exit(pid, false, ret_code);
+	return stat_exit(pid, false, ret_code, ret_threads);
 }
 
 static int sched_one(const char *dir, void *arg)

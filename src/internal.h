@@ -90,6 +90,9 @@ struct sw_stub {
 	bool death_owed;         /* reaped while a report was pending        */
 	struct sw_stub *k_next;  /* on the loop's list of the dying          */
 	bool dying;              /* SIGKILL sent, its death not yet seen      */
+	uint64_t sigkill_ns;     /* clock right after that SIGKILL            */
+	bool pidns;              /* SW_SPAWN_PIDNS: its namespace dies with it,
+	                            only once it is dead                     */
 
 	sw_event_fn cb;
 	void *userdata;
@@ -181,9 +184,9 @@ int sw__stub_start(struct sw_loop *loop, struct sw_stub *s);
 void sw__diag_read(pid_t pid, struct sw_kill_info *info);
 /* A zombie's wait status from /proc/PID/stat (exit_code); -1 if n/a. */
 int sw__stat_exit(pid_t pid, int *ret_code);
-/* The exit_code of a process in its exit (PF_EXITING), not yet a zombie;
- * -1 if n/a. */
-int sw__stat_exiting(pid_t pid, int *ret_code);
+/* The exit_code of a process in its exit (PF_EXITING), and its number of
+ * threads; -1 if it is not exiting or /proc does not say. */
+int sw__stat_exiting(pid_t pid, int *ret_code, int *ret_threads);
 /* A struct sw_sched of the process; -1 if /proc does not give it. */
 int sw__sched_read(pid_t pid, struct sw_sched *out);
 
@@ -195,6 +198,6 @@ uint64_t sw__now_ns(void);
 
 /* loop.c */
 void sw__bury(struct sw_loop *loop, struct sw_stub *s);
-void sw__reap_graves(struct sw_loop *loop);
+int sw__reap_graves(struct sw_loop *loop);
 
 #endif

@@ -300,6 +300,7 @@ static void send_kill(struct sw_loop *loop, struct sw_stub *s,
 	/* The stub is our unreaped child, so its pid cannot be reused; the
 	 * pidfd makes that explicit.  ESRCH: it is dying already. */
 	syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
+	s->sigkill_ns = sw__now_ns();
 	/* Its death is looked for at the timer reads from now on, whether
 	 * or not anything is in flight (on_timer(), on_doomed()). */
 	s->k_next = loop->dying;
@@ -564,25 +565,30 @@ static void on_dead(struct sw_loop *loop, struct sw_stub *s)
 
 /*
  * A stub SIGKILLed at least a timer period ago whose death is still not
- * seen: the kernel is taking it down, and on a loaded host that can take
- * seconds (its exit waits on locks of the memory it shares with other
- * processes, for instance behind reclaim's walks of a file that a
- * thousand stubs map).  After the SIGKILL it runs none of its own code
- * again, so its wait ends now, as a kill: the wait never waits on the
- * kernel's teardown, and its zombie is reaped later, as a held one is
- * (sw__reap_graves(), sw_loop_free()).  The status is SIGKILL when its
- * leader's exit_code, set before the teardown, already says so; anything
- * else only the reap could tell for certain: -1.
+ * seen.  Once it is in its exit (PF_EXITING), the kernel is taking it
+ * down, and on a loaded host that can take seconds (its exit waits on the
+ * locks of files that many processes map, for instance behind DAMON's
+ * walks of a library a thousand stubs map).  It runs no code of its own
+ * again, and its leader's exit_code, set before the teardown, is already
+ * its wait status when it says SIGKILL, or when the stub has one thread
+ * and a code other than 0 (it was exiting on its own).  Then its wait ends
+ * now, with that status, and its zombie is reaped later, as a held one is
+ * (sw__reap_graves(), sw_loop_free()): the wait never waits on the
+ * kernel's teardown.  A stub not yet in its exit (no CPU yet, or a system
+ * call in D still running), or whose status is not yet certain, is looked
+ * at again at the next read; one with SW_SPAWN_PIDNS is waited for, since
+ * the other processes of its namespace are killed only once it is dead.
  */
 static void on_doomed(struct sw_loop *loop, struct sw_stub *s)
 {
-	int code;
+	int code, threads;
 
 	if (on_death(loop, s))
 		return; /* dead after all: the real status */
-	s->ev.status = sw__stat_exiting(s->pid, &code) == 0 && code == SIGKILL
-			       ? SIGKILL
-			       : -1;
+	if (s->pidns || sw__stat_exiting(s->pid, &code, &threads) < 0 ||
+	    !(code == SIGKILL || (threads == 1 && code != 0)))
+		return;
+	s->ev.status = code;
 	s->reaped = true;
 	s->held = true;
 	on_dead(loop, s);
@@ -636,6 +642,7 @@ static void on_timer(struct sw_loop *loop, bool *ticked)
 {
 	uint64_t expirations, now, late, oldest;
 	struct sw_stub *s, *next;
+	int ngraves;
 
 	if (read(loop->tfd, &expirations, sizeof(expirations)) !=
 	    sizeof(expirations) || expirations == 0)
@@ -715,13 +722,12 @@ static void on_timer(struct sw_loop *loop, bool *ticked)
 	/* The killed, a whole period after their SIGKILL: dead, or doomed. */
 	for (s = loop->dying; s; s = next) {
 		next = s->k_next;
-		if (now >= s->ev.kill.killed_at_ns + loop->period_ns)
+		if (now >= s->sigkill_ns + loop->period_ns)
 			on_doomed(loop, s);
 	}
-	if (loop->graves)
-		sw__reap_graves(loop);
-
-	if (loop->n_in_flight == 0 && !loop->dying && loop->armed)
+	/* The timer stays on while a freed stub is still being taken down. */
+	ngraves = loop->graves ? sw__reap_graves(loop) : 0;
+	if (loop->n_in_flight == 0 && !loop->dying && !ngraves && loop->armed)
 		timer_set(loop, false);
 }
 
@@ -882,20 +888,30 @@ static int run_ticks(struct sw_loop *loop, int *count)
 
 /* ---- graves: freed stubs whose zombie a tracer holds ---------------------- */
 
-/* Keep a freed stub's pidfd until its zombie can be reaped. */
+/* Keep a freed stub's pidfd until its zombie can be reaped; the timer
+ * reads look for it. */
 void sw__bury(struct sw_loop *loop, struct sw_stub *s)
 {
 	s->g_next = loop->graves;
 	loop->graves = s;
+	if (!loop->armed)
+		timer_set(loop, true);
 }
 
-/* Reap those whose tracer has let go; never blocks. */
-void sw__reap_graves(struct sw_loop *loop)
+/* Reap those whose tracer has let go or whose teardown is over; never
+ * blocks.  Returns how many the kernel is still taking down (their pidfd
+ * not yet readable). */
+int sw__reap_graves(struct sw_loop *loop)
 {
 	struct sw_stub **pp = &loop->graves, *s;
+	int n = 0;
 
 	while ((s = *pp)) {
 		if (sw__reap(s) != 1 || s->held) {
+			struct pollfd p = { .fd = s->pidfd, .events = POLLIN };
+
+			if (poll(&p, 1, 0) == 0)
+				n++;
 			pp = &s->g_next;
 			continue;
 		}
@@ -903,6 +919,7 @@ void sw__reap_graves(struct sw_loop *loop)
 		close(s->pidfd);
 		free(s);
 	}
+	return n;
 }
 
 /* ---- public: loop -------------------------------------------------------- */
@@ -1032,9 +1049,12 @@ SW_EXPORT struct sw_loop *sw_loop_free(struct sw_loop *loop)
 		struct pollfd p = { .fd = s->pidfd, .events = POLLIN };
 
 		loop->graves = s->g_next;
-		while (poll(&p, 1, -1) < 0 && errno == EINTR)
+		/* (in a child after fork they are the parent's: forgotten) */
+		while (!sw_loop_forked(loop) && poll(&p, 1, -1) < 0 &&
+		       errno == EINTR)
 			;
-		sw__reap(s);
+		if (!sw_loop_forked(loop))
+			sw__reap(s);
 		close(s->pidfd);
 		free(s);
 	}

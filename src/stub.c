@@ -441,6 +441,7 @@ SW_EXPORT int sw_stub_spawn(struct sw_loop *loop,
 	args.flags = CLONE_PIDFD;
 	if (opts->flags & SW_SPAWN_PIDNS)
 		args.flags |= CLONE_NEWPID;
+	s->pidns = opts->flags & SW_SPAWN_PIDNS;
 	args.pidfd = (uint64_t)(uintptr_t)&pidfd;
 	args.exit_signal = 0; /* invisible to waitpid(-1) and SIGCHLD */
 	ns.uid = (unsigned)geteuid();
@@ -518,8 +519,8 @@ SW_EXPORT struct sw_stub *sw_stub_free(struct sw_stub *s)
 	forked = loop ? sw_loop_forked(loop) : getpid() != s->owner;
 	if (loop)
 		sw__loop_remove_stub(loop, s);
-	if (!forked && !s->reaped)
-		sw__stop(s);
+	if (!forked && (!s->reaped || (s->held && !loop)))
+		sw__stop(s); /* no loop to reap it later: wait for the teardown */
 	else if (!forked && s->held)
 		sw__reap(s); /* one more look: held, or still being taken down */
 	dispose(loop, s, forked);
