@@ -200,6 +200,27 @@ static void case_slow_teardown_free(intptr_t mode)
 	t_assert(t_no_children());
 }
 
+/* The same stub detached after its KILL, then freed: no loop is left to
+ * reap it later, so sw_stub_free() waits for the teardown and reaps it. */
+static void case_slow_teardown_detached(intptr_t mode)
+{
+	struct sw_loop *loop = t_loop_timed_p(mode);
+	struct sw_stub *stub = heavy_stub(loop, mode);
+	pid_t pid = sw_stub_pid(stub);
+	struct sw_event ev;
+
+	t_pl(stub)->arg = T_STALL_BLOCKED_FUTEX;
+	t_assert_rc(t_request(stub, T_REQ_STALL, &ev), SW_EV_KILL);
+	assert_stall_kill(&ev, pid);
+	t_note("detached in state %c", t_proc_state(pid) ? t_proc_state(pid)
+							  : '-');
+	t_assert_rc(sw_stub_detach(stub), 0);
+	t_assert(sw_stub_free(stub) == NULL);
+	t_assert(t_proc_state(pid) == 0);
+	t_assert(sw_loop_free(loop) == NULL);
+	t_assert(t_no_children());
+}
+
 /* The test stops the idle stub, then resumes it: the wake finds it
  * stopped, and it never reports. */
 static void sigstop_it(struct sw_stub *stub)
@@ -715,6 +736,7 @@ static const struct t_case cases[] = {
 	{ "slow_teardown/fn", case_slow_teardown, T_FN, 0 },
 	{ "slow_teardown/exec", case_slow_teardown, T_EXEC, 0 },
 	{ "slow_teardown_free/fn", case_slow_teardown_free, T_FN, 0 },
+	{ "slow_teardown_detached/fn", case_slow_teardown_detached, T_FN, 0 },
 	{ "stall_sigstop/fn", case_stall_sigstop, T_FN, 0 },
 	{ "stall_sigstop/exec", case_stall_sigstop, T_EXEC, 0 },
 	{ "stall_at_spawn/fn", case_stall_at_spawn, T_FN, 0 },
