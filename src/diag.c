@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,6 +210,20 @@ int sw__stat_exit(pid_t pid, int *ret_code)
 int sw__stat_exiting(pid_t pid, int *ret_code, int *ret_threads)
 {
 	return stat_exit(pid, false, ret_code, ret_threads);
+}
+
+int sw__exit_call(pid_t pid)
+{
+	char path[64], buf[256];
+	unsigned long long arg;
+	long nr;
+
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	if (read_file(path, buf, sizeof(buf)) <= 0 ||
+	    sscanf(buf, "%ld %llx", &nr, &arg) != 2 ||
+	    (nr != SYS_exit_group && nr != SYS_exit))
+		return -1; /* running, not in a call, or in another one */
+	return (int)((arg & 0xff) << 8);
 }
 
 static int sched_one(const char *dir, void *arg)

@@ -187,6 +187,9 @@ int sw__stat_exit(pid_t pid, int *ret_code);
 /* The exit_code of a process in its exit (PF_EXITING), and its number of
  * threads; -1 if it is not exiting or /proc does not say. */
 int sw__stat_exiting(pid_t pid, int *ret_code, int *ret_threads);
+/* The wait status of a process inside exit() or exit_group() by its own
+ * call (/proc/PID/syscall); -1 if it is not, or /proc does not say. */
+int sw__exit_call(pid_t pid);
 /* A struct sw_sched of the process; -1 if /proc does not give it. */
 int sw__sched_read(pid_t pid, struct sw_sched *out);
 

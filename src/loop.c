@@ -571,7 +571,10 @@ static void on_dead(struct sw_loop *loop, struct sw_stub *s)
  * walks of a library a thousand stubs map).  It runs no code of its own
  * again, and its leader's exit_code, set before the teardown, is already
  * its wait status when it says SIGKILL, or when the stub has one thread
- * and a code other than 0 (it was exiting on its own).  Then its wait ends
+ * and a code other than 0 (it was exiting on its own); a 0 is its status
+ * when the stub is inside its own exit_group(0) or exit(0) (0 is also
+ * what exit_code reads in the moment before the kernel sets it, so 0
+ * alone proves nothing).  Then its wait ends
  * now, with that status, and its zombie is reaped later, as a held one is
  * (sw__reap_graves(), sw_loop_free()): the wait never waits on the
  * kernel's teardown.  A stub not yet in its exit (no CPU yet, or a system
@@ -586,7 +589,8 @@ static void on_doomed(struct sw_loop *loop, struct sw_stub *s)
 	if (on_death(loop, s))
 		return; /* dead after all: the real status */
 	if (s->pidns || sw__stat_exiting(s->pid, &code, &threads) < 0 ||
-	    !(code == SIGKILL || (threads == 1 && code != 0)))
+	    !(code == SIGKILL ||
+	      (threads == 1 && (code != 0 || sw__exit_call(s->pid) == 0))))
 		return;
 	s->ev.status = code;
 	s->reaped = true;

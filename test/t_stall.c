@@ -221,6 +221,43 @@ static void case_slow_teardown_detached(intptr_t mode)
 	t_assert(t_no_children());
 }
 
+/*
+ * A stub that exits on its own, with exit_group(3) or (0), and whose
+ * teardown outlasts its deadline (T = 8 ms, N = 1): the deadline's SIGKILL
+ * finds it exiting.  With 3, a period later the wait ends in its EXIT with
+ * its own status while the kernel is still taking it down (its exit_code
+ * says so for certain).  With 0, which exit_code also reads before the
+ * kernel sets it, a stub busy freeing its memory (running, so /proc does
+ * not show its exit_group() call) is waited for: its EXIT 0 comes with
+ * the reap.
+ */
+static void case_slow_teardown_exit(intptr_t mode)
+{
+	static const int codes[] = { 3, 0 };
+
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		struct sw_loop *loop = t_loop_opts(8 * T_MS, 1, 0, 0);
+		struct sw_stub *stub = heavy_stub(loop, mode);
+		pid_t pid = sw_stub_pid(stub);
+		struct sw_event ev;
+		char state;
+
+		t_pl(stub)->arg = (uint64_t)codes[i];
+		t_assert_rc(t_request(stub, T_REQ_EXIT, &ev), SW_EV_EXIT);
+		state = t_proc_state(pid);
+		t_assert(WIFEXITED(ev.status));
+		t_assert_eq(WEXITSTATUS(ev.status), codes[i]);
+		t_note("exit(%d): the wait ended in state %c", codes[i],
+		       state ? state : '-');
+		t_assert_msg(state != 0 || codes[i] == 0, "exit(%d): the wait "
+			     "waited for the kernel's teardown and the reap",
+			     codes[i]);
+		t_assert(sw_stub_free(stub) == NULL);
+		t_assert(sw_loop_free(loop) == NULL);
+		t_assert(t_no_children());
+	}
+}
+
 /* The test stops the idle stub, then resumes it: the wake finds it
  * stopped, and it never reports. */
 static void sigstop_it(struct sw_stub *stub)
@@ -736,6 +773,8 @@ static const struct t_case cases[] = {
 	{ "slow_teardown/fn", case_slow_teardown, T_FN, 0 },
 	{ "slow_teardown/exec", case_slow_teardown, T_EXEC, 0 },
 	{ "slow_teardown_free/fn", case_slow_teardown_free, T_FN, 0 },
+	{ "slow_teardown_exit/fn", case_slow_teardown_exit, T_FN, 0 },
+	{ "slow_teardown_exit/exec", case_slow_teardown_exit, T_EXEC, 0 },
 	{ "slow_teardown_detached/fn", case_slow_teardown_detached, T_FN, 0 },
 	{ "stall_sigstop/fn", case_stall_sigstop, T_FN, 0 },
 	{ "stall_sigstop/exec", case_stall_sigstop, T_EXEC, 0 },

@@ -18,11 +18,12 @@ void t_fail(const char *file, int line, const char *what, const char *fmt,
 {
 	va_list ap;
 
-	fprintf(stderr, "# FAIL %s:%d: %s: ", file, line, what);
+	/* stdout: the TAP log keeps it */
+	printf("# FAIL %s:%d: %s: ", file, line, what);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vprintf(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	putchar('\n');
 	fflush(NULL);
 	/* _exit: a failing case leaves its loop behind on purpose. */
 	_exit(T_FAIL);
