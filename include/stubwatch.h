@@ -400,9 +400,10 @@ struct sw_event {
 	 * its status is the kernel's exit_code in /proc/PID/stat, or -1.
 	 * A KILL or EXIT delivered before the kernel finished the stub's exit
 	 * has the status its leader's exit_code in /proc/PID/stat already
-	 * gives for certain (SIGKILL, or the code of a one-thread stub that
-	 * was exiting on its own); until /proc says so for certain, the wait
-	 * goes on.
+	 * gives: SIGKILL; or the code of a one-thread stub that was exiting
+	 * on its own when the SIGKILL came (the kernel dropped that SIGKILL),
+	 * a 0 only while /proc/PID/syscall shows it inside its own exit(0) or
+	 * exit_group(0).  Otherwise the wait goes on until the reap.
 	 * -1 also if another process reaped
 	 * the stub first and the kernel (before 6.15) cannot tell its status:
 	 * possible only for exec'd stubs, since execve() resets exit_signal to
@@ -507,7 +508,8 @@ int sw_stub_spawn(struct sw_loop *loop, const struct sw_spawn_opts *opts,
  * tracer lets go; sw_loop_free() gives up on it).  A stub whose KILL was
  * delivered while the kernel was still taking it down is not waited for:
  * the loop reaps it later, as it does a held zombie, and sw_loop_free()
- * waits for it.  Accepts NULL; returns
+ * waits for it (a detached one is waited for here: no loop is left to
+ * reap it).  Accepts NULL; returns
  * NULL.  Safe from inside the stub's own callback.  Refused while the stub is
  * the target of a running sw_stub_wait() (from another stub's callback):
  * returns the stub unchanged (check with sw_stub_free(s) == NULL).
@@ -568,8 +570,9 @@ int sw_stub_run(struct sw_stub *stub, struct sw_event *ret_ev);
 /*
  * Kill a stub now (SW_KILL_USER, or SW_KILL_PROTOCOL when the monitor found
  * a bad value in the page).  The kill completes like a watchdog kill: as an
- * SW_EV_KILL from the next wait or dispatch, once the stub is reaped (or a
- * timer period after the SIGKILL if the kernel takes longer to end it).
+ * SW_EV_KILL from the next wait or dispatch, once the stub is reaped, or
+ * earlier when it is in its exit and the kernel is slow to end it (see
+ * SW_EV_KILL).
  *
  * Errors: -EINVAL (NULL, or reason not USER/PROTOCOL), -ESRCH (already
  *         being killed, dead or reaped),

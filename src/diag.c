@@ -212,6 +212,36 @@ int sw__stat_exiting(pid_t pid, int *ret_code, int *ret_threads)
 	return stat_exit(pid, false, ret_code, ret_threads);
 }
 
+/* for_each_thread(): counts the threads that are not zombies */
+static int live_one(const char *dir, void *arg)
+{
+	char path[80], buf[512], *p;
+
+	(void)arg;
+	snprintf(path, sizeof(path), "%s/stat", dir);
+	if (read_file(path, buf, sizeof(buf)) <= 0 || !(p = strrchr(buf, ')')))
+		return -1; /* gone */
+	return p[2] == 'Z' || p[2] == 'X' ? -1 : 0;
+}
+
+bool sw__all_zombies(pid_t pid)
+{
+	return for_each_thread(pid, live_one, NULL) == 0;
+}
+
+int sw__kill_queued(pid_t pid)
+{
+	char path[64], buf[2048], *p;
+	unsigned long long mask;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (read_file(path, buf, sizeof(buf)) <= 0 ||
+	    !(p = strstr(buf, "\nShdPnd:")) ||
+	    sscanf(p + 8, " %llx", &mask) != 1)
+		return -1;
+	return !!(mask & (1ull << (SIGKILL - 1)));
+}
+
 int sw__exit_call(pid_t pid)
 {
 	char path[64], buf[256];

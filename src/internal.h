@@ -190,6 +190,15 @@ int sw__stat_exiting(pid_t pid, int *ret_code, int *ret_threads);
 /* The wait status of a process inside exit() or exit_group() by its own
  * call (/proc/PID/syscall); -1 if it is not, or /proc does not say. */
 int sw__exit_call(pid_t pid);
+/* 1 if a SIGKILL sent to the process is queued (ShdPnd): the kernel took
+ * it, so it decides the status unless the process was exiting already;
+ * 0 if not (dropped: the group was exiting already); -1 if n/a. */
+int sw__kill_queued(pid_t pid);
+/* No thread of the process is alive: all zombies (or gone). */
+bool sw__all_zombies(pid_t pid);
+/* Wait until the kernel has torn the process down (its pidfd readable),
+ * never for a tracer: it gives up once every thread is a zombie. */
+void sw__wait_teardown(int pidfd, pid_t pid);
 /* A struct sw_sched of the process; -1 if /proc does not give it. */
 int sw__sched_read(pid_t pid, struct sw_sched *out);
 

@@ -588,9 +588,15 @@ static void on_doomed(struct sw_loop *loop, struct sw_stub *s)
 
 	if (on_death(loop, s))
 		return; /* dead after all: the real status */
-	if (s->pidns || sw__stat_exiting(s->pid, &code, &threads) < 0 ||
-	    !(code == SIGKILL ||
-	      (threads == 1 && (code != 0 || sw__exit_call(s->pid) == 0))))
+	if (s->pidns || sw__stat_exiting(s->pid, &code, &threads) < 0)
+		return;
+	/* Its own code counts only if the kernel dropped our SIGKILL (the
+	 * group was exiting already), the stub has one thread, and that
+	 * thread is not a zombie left by a leader that exited alone. */
+	if (code != SIGKILL &&
+	    !(threads == 1 && sw__kill_queued(s->pid) == 0 &&
+	      !sw__all_zombies(s->pid) &&
+	      (code != 0 || sw__exit_call(s->pid) == 0)))
 		return;
 	s->ev.status = code;
 	s->reaped = true;
@@ -911,11 +917,12 @@ int sw__reap_graves(struct sw_loop *loop)
 	int n = 0;
 
 	while ((s = *pp)) {
-		if (sw__reap(s) != 1 || s->held) {
-			struct pollfd p = { .fd = s->pidfd, .events = POLLIN };
+		struct pollfd p = { .fd = s->pidfd, .events = POLLIN };
+		/* before the reap: a teardown that ends in between counts */
+		bool torn = poll(&p, 1, 0) == 1 || sw__all_zombies(s->pid);
 
-			if (poll(&p, 1, 0) == 0)
-				n++;
+		if (sw__reap(s) != 1 || s->held) {
+			n += !torn;
 			pp = &s->g_next;
 			continue;
 		}
@@ -1050,15 +1057,13 @@ SW_EXPORT struct sw_loop *sw_loop_free(struct sw_loop *loop)
 	 * monitor exits: waiting for the tracer could take for ever. */
 	while (loop->graves) {
 		struct sw_stub *s = loop->graves;
-		struct pollfd p = { .fd = s->pidfd, .events = POLLIN };
 
 		loop->graves = s->g_next;
 		/* (in a child after fork they are the parent's: forgotten) */
-		while (!sw_loop_forked(loop) && poll(&p, 1, -1) < 0 &&
-		       errno == EINTR)
-			;
-		if (!sw_loop_forked(loop))
+		if (!sw_loop_forked(loop)) {
+			sw__wait_teardown(s->pidfd, s->pid);
 			sw__reap(s);
+		}
 		close(s->pidfd);
 		free(s);
 	}

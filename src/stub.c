@@ -367,12 +367,21 @@ static void free_stub_mem(struct sw_stub *s, bool forked)
  */
 void sw__stop(struct sw_stub *s)
 {
-	struct pollfd p = { .fd = s->pidfd, .events = POLLIN };
-
 	syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
-	while (poll(&p, 1, -1) < 0 && errno == EINTR)
-		;
+	sw__wait_teardown(s->pidfd, s->pid);
 	sw__reap(s);
+}
+
+void sw__wait_teardown(int pidfd, pid_t pid)
+{
+	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+	int r;
+
+	/* A tracer that holds a zombie thread keeps the pidfd from ever
+	 * turning readable: look at the threads every 100 ms. */
+	while ((r = poll(&p, 1, 100)) != 1)
+		if ((r < 0 && errno != EINTR) || (r == 0 && sw__all_zombies(pid)))
+			break;
 }
 
 /* Free a stub that is dead or stopped: a zombie a tracer still holds goes
