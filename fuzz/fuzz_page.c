@@ -3,7 +3,7 @@
  * Fuzz target: what the monitor makes of whatever a stub writes into its
  * shared page and does with its report eventfd.
  *
- * The real loop (src/loop.c, stub.c, poll.c, diag.c, watchdog.c, compiled
+ * The real library (every file of src/ but the libev glue, compiled
  * in) runs one stub whose kernel objects are stand-ins, so that no process
  * is needed and every run is deterministic:
  *   - the page is a plain buffer that the input writes at will (its state

@@ -45,7 +45,7 @@ mkdir -p "$build/obj"
 lib_objs() {
 	case $1 in
 	watchdog) echo watchdog ;;
-	page) echo watchdog loop stub poll diag ;;
+	page) echo watchdog lifecycle timer reap mute loop kill watch death fd events dispatch handshake wait stub child poll diag ;;
 	map) ;;
 	*)
 		echo "$0: unknown target $1" >&2

@@ -8,10 +8,12 @@
 #include <sys/types.h>
 
 #include "stubwatch.h"
+#include "clock.h"
 #include "watchdog.h"
 
 #define SW_EXPORT __attribute__((visibility("default")))
 #define SW_ANN_MAX 8
+#define SW_BATCH 32 /* epoll events taken by one epoll_wait */
 
 /* Does a caller's size-prefixed struct (p->size) cover this field? */
 #define SW_HAS(p, field) \
@@ -167,18 +169,103 @@ static inline bool sw_loop_forked(const struct sw_loop *loop)
 	return loop->fork_guard[0] == 0;
 }
 
-/* poll.c */
+/* Each file's entry points, in layer order: a file calls only into the
+ * files listed before it (and into poll.c, diag.c and watchdog.c, which
+ * call none of them). */
+
+/* lifecycle.c: the lists a stub is on, its completion, shared checks */
+void sw__slist_remove(struct sw_stub **head, struct sw_stub *s, size_t off);
+void sw__queue_push(struct sw_loop *loop, struct sw_stub *s);
+void sw__queue_remove(struct sw_loop *loop, struct sw_stub *s);
+void sw__done_remove(struct sw_loop *loop, struct sw_stub *s);
+void sw__quiet_remove(struct sw_loop *loop, struct sw_stub *s);
+void sw__dying_remove(struct sw_loop *loop, struct sw_stub *s);
+void sw__ann_drop(struct sw_loop *loop, int i);
+void sw__ann_remove(struct sw_loop *loop, struct sw_stub *s);
+void sw__ann_push(struct sw_loop *loop, struct sw_stub *s);
+void sw__kick(struct sw_loop *loop);
+void sw__unkick(struct sw_loop *loop);
+void sw__complete(struct sw_loop *loop, struct sw_stub *s,
+		  enum sw_event_type type);
+int sw__take_event(struct sw_stub *s, struct sw_event *ret_ev);
+int sw__may_go(struct sw_stub *s, struct sw_loop **ret_loop);
+
+/* timer.c: the timer's grid */
+int sw__timer_set(struct sw_loop *loop, bool on);
+bool sw__timer_read(struct sw_loop *loop, uint64_t *ret_now,
+		    uint64_t *ret_late);
+
+/* reap.c: a stub's death collected, its teardown, the graves */
+int sw__reap(struct sw_stub *s);
+void sw__stop(struct sw_stub *s);
+void sw__wait_teardown(int pidfd, pid_t pid);
+void sw__free_stub_mem(struct sw_stub *s, bool forked);
+void sw__dispose(struct sw_loop *loop, struct sw_stub *s, bool forked);
+void sw__stub_end(struct sw_loop *loop, struct sw_stub *s, bool forked);
+void sw__bury(struct sw_loop *loop, struct sw_stub *s);
+int sw__reap_graves(struct sw_loop *loop);
+
+/* mute.c: flood muting */
+void sw__mute_remove(struct sw_loop *loop, struct sw_stub *s);
+void sw__note_noise(struct sw_loop *loop, struct sw_stub *s);
+bool sw__unmute(struct sw_loop *loop, struct sw_stub *s);
+
+/* loop.c: the loop object, its fd set, one wait or dispatch at a time */
+int sw__loop_enter(struct sw_loop *loop);
+int sw__host_enter(struct sw_loop *loop);
+void sw__loop_leave(struct sw_loop *loop);
+int sw__xfd_arm(struct sw_loop *loop, struct sw_stub *s, int op);
+int sw__loop_add_stub(struct sw_loop *loop, struct sw_stub *s);
+void sw__loop_remove_stub(struct sw_loop *loop, struct sw_stub *s);
+
+/* kill.c: the SIGKILL and its report, the starvation credit */
+bool sw__sched_look(struct sw_stub *s, uint64_t now, struct sw_sched *cur);
+void sw__send_kill(struct sw_loop *loop, struct sw_stub *s,
+		   enum sw_kill_reason reason, uint32_t bad_state);
+bool sw__credit_starvation(struct sw_loop *loop, struct sw_stub *s,
+			   uint64_t now);
+
+/* watch.c: reports into the watchdog, its actions carried out */
+void sw__act(struct sw_loop *loop, struct sw_stub *s, enum sw_wd_action a,
+	     uint32_t state_word);
+void sw__on_report(struct sw_loop *loop, struct sw_stub *s);
+
+/* death.c: a death seen, delivered or owed; a doomed stub's early end */
+void sw__deliver_death(struct sw_loop *loop, struct sw_stub *s);
+bool sw__on_death(struct sw_loop *loop, struct sw_stub *s);
+void sw__on_doomed(struct sw_loop *loop, struct sw_stub *s);
+
+/* fd.c: the watched fd */
+void sw__on_answer(struct sw_loop *loop, struct sw_stub *s, uint32_t events);
+
+/* events.c: one epoll_wait and its events, the timer reads */
+int sw__loop_poll(struct sw_loop *loop, int timeout, bool *ticked);
+
+/* dispatch.c: callbacks, the host-driven driver, the sleep announced */
+int sw__run_callbacks(struct sw_loop *loop, int *count);
+int sw__harvest(struct sw_loop *loop, bool *ticked, int *count);
+void sw__announce_sleep(struct sw_loop *loop);
+
+/* handshake.c: resume, continue, kill; a stub put in flight */
+int sw__stub_start(struct sw_loop *loop, struct sw_stub *s);
+int sw__resume(struct sw_stub *s, bool quiet);
+
+/* child.c: the stub's side of the spawn, in the child (never returns) */
+struct sw_child_ns {
+	bool userns;       /* mapping to write */
+	unsigned uid, gid; /* the caller's, to map */
+};
+__attribute__((noreturn)) void
+sw__child(const struct sw_spawn_opts *o, struct sw_page *page, size_t size,
+	  int memfd, int efd, int errfd, char *const *envp,
+	  const struct sw_child_ns *ns);
+
+/* poll.c: adaptive polling */
 void sw__poll_init(struct sw_loop *loop);
 uint32_t sw__poll_decide(struct sw_loop *loop, struct sw_stub *s, bool quiet);
 bool sw__poll_spin(struct sw_stub *s, uint64_t t0);
 void sw__poll_adapt(struct sw_loop *loop, struct sw_stub *s, bool hit,
 		    uint64_t t0);
-
-/* loop.c */
-void sw__on_report(struct sw_loop *loop, struct sw_stub *s);
-int sw__loop_add_stub(struct sw_loop *loop, struct sw_stub *s);
-void sw__loop_remove_stub(struct sw_loop *loop, struct sw_stub *s);
-int sw__stub_start(struct sw_loop *loop, struct sw_stub *s);
 
 /* diag.c: fill the /proc part of a kill report (before SIGKILL). */
 void sw__diag_read(pid_t pid, struct sw_kill_info *info);
@@ -196,20 +283,7 @@ int sw__exit_call(pid_t pid);
 int sw__kill_queued(pid_t pid);
 /* No thread of the process is alive: all zombies (or gone). */
 bool sw__all_zombies(pid_t pid);
-/* Wait until the kernel has torn the process down (its pidfd readable),
- * never for a tracer: it gives up once every thread is a zombie. */
-void sw__wait_teardown(int pidfd, pid_t pid);
 /* A struct sw_sched of the process; -1 if /proc does not give it. */
 int sw__sched_read(pid_t pid, struct sw_sched *out);
-
-/* stub.c */
-int sw__reap(struct sw_stub *s);
-void sw__stop(struct sw_stub *s);
-void sw__free_stub_mem(struct sw_stub *s, bool forked);
-uint64_t sw__now_ns(void);
-
-/* loop.c */
-void sw__bury(struct sw_loop *loop, struct sw_stub *s);
-int sw__reap_graves(struct sw_loop *loop);
 
 #endif

@@ -57,7 +57,7 @@ _Static_assert(SW_PAGE_PAYLOAD + sizeof(struct swu_shared) <= SWU_ALTSTACK_OFF,
 #if defined(__x86_64__)
 
 /* Not instrumented by ASan, TSan or UBSan: see above.  The same as the
- * child side of libstubwatch (src/stub.c). */
+ * child side of libstubwatch (src/child.c). */
 #define SWU_NOSAN __attribute__((no_sanitize("address", "thread", "undefined")))
 
 /* ---- raw system calls ---------------------------------------------------- */
