@@ -446,7 +446,7 @@ static bool wait_ends(void)
 	struct sw_stub *s = F.s;
 	uint64_t counted = sw_wd_counted(&F.loop->wd, &s->wd);
 
-	if (s->pending)
+	if (sw__phase_pending(s->phase))
 		return true;
 	if (s->wd.state == SW_WD_KILLING)
 		return false;
@@ -494,7 +494,7 @@ static void do_dispatch(void)
 	bool running = s->wd.state == SW_WD_RUNNING;
 	/* (a completion not yet delivered runs its callback first, which
 	 * may resume the stub and so rewrite the word) */
-	bool judge = F.fresh && !s->muted && !s->pending &&
+	bool judge = F.fresh && !s->muted && !sw__phase_pending(s->phase) &&
 		     (running || s->wd.state == SW_WD_IDLE);
 	uint32_t w = word();
 	unsigned reports = F.done_reports, kills = F.protocol_kills;
@@ -597,7 +597,7 @@ static bool step(struct input *in)
 	case 12:
 		/* The resume first unmutes, and a bad word kills an idle stub
 		 * whose death never comes here: the wait would not end. */
-		if (s->wd.state == SW_WD_KILLING && !s->pending)
+		if (s->wd.state == SW_WD_KILLING && !sw__phase_pending(s->phase))
 			break;
 		if (s->muted && !word_valid(word()))
 			break;

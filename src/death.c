@@ -29,7 +29,6 @@
  * stub's report was still pending: neither may be lost. */
 void sw__deliver_death(struct sw_loop *loop, struct sw_stub *s)
 {
-	s->death_owed = false;
 	sw__act(loop, s, sw_wd_step(&loop->wd, &s->wd, SW_WD_EV_DEATH), 0);
 }
 
@@ -37,7 +36,6 @@ void sw__deliver_death(struct sw_loop *loop, struct sw_stub *s)
  * delivered, or owed behind a pending report. */
 static void on_dead(struct sw_loop *loop, struct sw_stub *s)
 {
-	sw__dying_remove(loop, s);
 	/* Both fds leave the epoll set now: the pidfd stays readable and the
 	 * eventfd may still be held by the stub's own children. */
 	epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s->pidfd, NULL);
@@ -45,8 +43,8 @@ static void on_dead(struct sw_loop *loop, struct sw_stub *s)
 	if (s->xfd >= 0)
 		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s->xfd, NULL);
 	sw__mute_remove(loop, s);
-	if (s->pending)
-		s->death_owed = true;
+	if (s->phase == SW_PH_REPORTED || s->phase == SW_PH_KILLING_REPORTED)
+		sw__phase_set(loop, s, SW_PH_OWED_REPORTED);
 	else
 		sw__deliver_death(loop, s);
 }

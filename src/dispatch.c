@@ -47,13 +47,13 @@ int sw__run_callbacks(struct sw_loop *loop, int *count)
 		s->on_done = false;
 		if (!fn || s->waited)
 			continue; /* callback cleared, or now waited on */
-		sw__take_event(s, &ev);
+		sw__take_event(loop, s, &ev);
 		loop->in_callback = true;
 		loop->cb_stub = s;
 		e = fn(s, &ev, ud);
 		loop->in_callback = false;
 		/* cb_stub is cleared if the callback freed or detached it */
-		if (loop->cb_stub == s && s->death_owed && !s->pending)
+		if (loop->cb_stub == s && s->phase == SW_PH_OWED_HELD)
 			sw__deliver_death(loop, s); /* queued behind this report */
 		loop->cb_stub = NULL;
 		(*count)++;
@@ -125,7 +125,7 @@ void sw__announce_sleep(struct sw_loop *loop)
 		if (!s->quiet)
 			continue; /* a wait looked already */
 		s->quiet = false;
-		if (s->pending || s->wd.state != SW_WD_RUNNING)
+		if (s->phase != SW_PH_IN_FLIGHT)
 			continue;
 		s->mon |= SW_MON_SLEEPING;
 		__atomic_store_n(&s->page->monitor, s->mon, __ATOMIC_SEQ_CST);
@@ -151,7 +151,7 @@ static void look_announced(struct sw_loop *loop)
 	while (i < loop->n_ann) {
 		struct sw_stub *s = loop->ann[i];
 
-		if (s->pending || s->wd.state != SW_WD_RUNNING) {
+		if (s->phase != SW_PH_IN_FLIGHT) {
 			sw__ann_drop(loop, i); /* served, or gone, meanwhile */
 		} else if (__atomic_load_n(&s->page->state, __ATOMIC_ACQUIRE) !=
 			   SW_STATE_IN_CHILD) {

@@ -49,8 +49,8 @@ int sw__stub_start(struct sw_loop *loop, struct sw_stub *s)
 	if (a == SW_WD_REFUSE)
 		return -EBUSY;
 	s->sampled = false;
-	s->answered = false;
-	sw__queue_push(loop, s);
+	s->ev.type = 0; /* no event since it went in flight */
+	sw__phase_set(loop, s, SW_PH_IN_FLIGHT);
 	return 0;
 }
 
@@ -69,11 +69,11 @@ int sw__resume(struct sw_stub *s, bool quiet)
 
 	if (r < 0)
 		return r;
-	if (s->pending)
+	if (sw__phase_pending(s->phase))
 		return -EBUSY; /* collect it first */
-	if (s->answered && s->wd.state == SW_WD_IDLE && !s->death_owed)
+	if (s->phase == SW_PH_HELD && s->ev.type == SW_EV_FD)
 		return -EINVAL; /* it answered through its fd: continue it */
-	if (s->death_owed) {
+	if (s->phase == SW_PH_OWED_HELD) {
 		sw__deliver_death(loop, s); /* the next wait returns the EXIT */
 		return 0;
 	}
@@ -118,14 +118,14 @@ SW_EXPORT int sw_stub_continue(struct sw_stub *s)
 
 	if (r < 0)
 		return r;
-	if (s->pending || s->wd.state == SW_WD_RUNNING)
+	if (sw__phase_pending(s->phase) || s->phase == SW_PH_IN_FLIGHT)
 		return -EBUSY;
-	if (s->death_owed) {
+	if (s->phase == SW_PH_OWED_HELD) {
 		sw__deliver_death(loop, s); /* the next wait returns the EXIT */
 		return 0;
 	}
-	if (!s->answered)
-		return -EINVAL;
+	if (s->ev.type != SW_EV_FD)
+		return -EINVAL; /* its last event was not SW_EV_FD */
 	if (s->muted && sw__unmute(loop, s))
 		sw__on_report(loop, s);
 	r = sw__stub_start(loop, s);
@@ -161,14 +161,15 @@ SW_EXPORT int sw_stub_kill(struct sw_stub *s, enum sw_kill_reason reason)
 	/* Dead already, its death not yet seen: collect it (a zombie takes a
 	 * signal without complaint, so pidfd_send_signal cannot tell). */
 	if (sw__on_death(loop, s)) {
-		if (s->death_owed && !s->pending)
+		if (s->phase == SW_PH_OWED_HELD)
 			sw__deliver_death(loop, s);
 		return -ESRCH;
 	}
 	ev = reason == SW_KILL_USER ? SW_WD_EV_KILL : SW_WD_EV_BAD;
 	/* A pending report is superseded by the kill. */
-	if (s->pending) {
-		s->pending = false;
+	if (s->phase == SW_PH_REPORTED) {
+		s->ev.type = 0; /* dropped, never taken */
+		sw__phase_set(loop, s, SW_PH_HELD);
 		sw__done_remove(loop, s);
 	}
 	sw__act(loop, s, sw_wd_step(&loop->wd, &s->wd, ev),

@@ -9,6 +9,7 @@
 
 #include "stubwatch.h"
 #include "clock.h"
+#include "lifecycle.h"
 #include "watchdog.h"
 
 #define SW_EXPORT __attribute__((visibility("default")))
@@ -54,11 +55,13 @@ struct sw_stub {
 	int xfd;
 	uint32_t xevents;
 	bool xfd_armed;          /* registered and not fired since           */
-	bool answered;           /* its last event was SW_EV_FD: may continue */
 
-	/* in-flight queue, in resume order (so in deadline order) */
+	uint8_t phase;           /* enum sw_phase: where it is in its life
+	                            (lifecycle.h), set by sw__phase_set()   */
+
+	/* in-flight queue (phase IN_FLIGHT), in resume order (so in deadline
+	 * order) */
 	struct sw_stub *q_prev, *q_next;
-	bool queued;
 	uint64_t first_read_ns;  /* clock at the first timer read after resume
 	                            (set with the watchdog's stamp)          */
 	uint64_t late_first_ns;  /* how late that read was                   */
@@ -78,20 +81,19 @@ struct sw_stub {
 	/* all stubs of the loop */
 	struct sw_stub *l_prev, *l_next;
 
-	/* a completion not yet delivered */
-	bool pending;
 	bool waited;             /* target of a running sw_stub_wait()       */
 	bool reaped;             /* its death is collected (status known)    */
 	bool held;               /* ... but a tracer holds its zombie: reap it
 	                            once the tracer lets go                  */
 	struct sw_stub *g_next;  /* on the loop's graves (freed, held)       */
-	bool delivered_end;      /* its EXIT/KILL was delivered              */
+	/* its completion: pending in the phases lifecycle.h says, and kept
+	 * once taken (ev.type tells sw_stub_continue() whether its last event
+	 * was SW_EV_FD; 0 while it is in flight) */
 	struct sw_event ev;
 	struct sw_stub *d_next;  /* on the loop's callback list              */
 	bool on_done;
-	bool death_owed;         /* reaped while a report was pending        */
-	struct sw_stub *k_next;  /* on the loop's list of the dying          */
-	bool dying;              /* SIGKILL sent, its death not yet seen      */
+	struct sw_stub *k_next;  /* on the loop's list of the dying (phases
+	                            KILLING and KILLING_REPORTED)           */
 	uint64_t sigkill_ns;     /* clock right after that SIGKILL            */
 	bool pidns;              /* SW_SPAWN_PIDNS: its namespace dies with it,
 	                            only once it is dead                     */
@@ -162,6 +164,8 @@ struct sw_loop {
 	                                 taking down: reaped later          */
 	struct sw_stub *dying;        /* killed, their death not yet seen:
 	                                 the timer stays armed for them     */
+	bool check;                   /* STUBWATCH_CHECK=1: check the
+	                                 invariants (lifecycle.h)           */
 };
 
 static inline bool sw_loop_forked(const struct sw_loop *loop)
@@ -175,19 +179,25 @@ static inline bool sw_loop_forked(const struct sw_loop *loop)
 
 /* lifecycle.c: the lists a stub is on, its completion, shared checks */
 void sw__slist_remove(struct sw_stub **head, struct sw_stub *s, size_t off);
-void sw__queue_push(struct sw_loop *loop, struct sw_stub *s);
-void sw__queue_remove(struct sw_loop *loop, struct sw_stub *s);
 void sw__done_remove(struct sw_loop *loop, struct sw_stub *s);
+void sw__lists_leave(struct sw_loop *loop, struct sw_stub *s);
 void sw__quiet_remove(struct sw_loop *loop, struct sw_stub *s);
-void sw__dying_remove(struct sw_loop *loop, struct sw_stub *s);
 void sw__ann_drop(struct sw_loop *loop, int i);
 void sw__ann_remove(struct sw_loop *loop, struct sw_stub *s);
 void sw__ann_push(struct sw_loop *loop, struct sw_stub *s);
+void sw__phase_set(struct sw_loop *loop, struct sw_stub *s,
+		   enum sw_phase to);
+bool sw__phase_legal(enum sw_phase from, enum sw_phase to);
+const char *sw__stub_check(const struct sw_loop *loop,
+			   const struct sw_stub *s);
+const char *sw__loop_check(const struct sw_loop *loop);
+void sw__loop_checked(const struct sw_loop *loop);
 void sw__kick(struct sw_loop *loop);
 void sw__unkick(struct sw_loop *loop);
 void sw__complete(struct sw_loop *loop, struct sw_stub *s,
 		  enum sw_event_type type);
-int sw__take_event(struct sw_stub *s, struct sw_event *ret_ev);
+int sw__take_event(struct sw_loop *loop, struct sw_stub *s,
+		   struct sw_event *ret_ev);
 int sw__may_go(struct sw_stub *s, struct sw_loop **ret_loop);
 
 /* timer.c: the timer's grid */

@@ -74,7 +74,7 @@ void sw__send_kill(struct sw_loop *loop, struct sw_stub *s,
 		      enum sw_kill_reason reason, uint32_t bad_state)
 {
 	struct sw_kill_info *k = &s->ev.kill;
-	bool stalled = s->queued;
+	bool stalled = s->phase == SW_PH_IN_FLIGHT;
 	uint64_t now = sw__now_ns();
 
 	memset(k, 0, sizeof(*k));
@@ -106,18 +106,19 @@ void sw__send_kill(struct sw_loop *loop, struct sw_stub *s,
 			k->stall_wait_ns = sched_wait(s, now, &cur);
 		}
 	}
-	sw__queue_remove(loop, s);
+	/* On the list of the dying from now on: its death is looked for at
+	 * the timer reads, whether or not anything is in flight (on_timer(),
+	 * sw__on_doomed()).  A report pending (a bad state word written after
+	 * it) is still taken first. */
+	sw__phase_set(loop, s, s->phase == SW_PH_REPORTED
+				       ? SW_PH_KILLING_REPORTED
+				       : SW_PH_KILLING);
 	sw__mute_remove(loop, s);
 	sw__diag_read(s->pid, k);
 	/* The stub is our unreaped child, so its pid cannot be reused; the
 	 * pidfd makes that explicit.  ESRCH: it is dying already. */
 	syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
 	s->sigkill_ns = sw__now_ns();
-	/* Its death is looked for at the timer reads from now on, whether
-	 * or not anything is in flight (on_timer(), sw__on_doomed()). */
-	s->k_next = loop->dying;
-	loop->dying = s;
-	s->dying = true;
 	if (!loop->armed)
 		sw__timer_set(loop, true);
 }

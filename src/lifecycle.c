@@ -44,7 +44,7 @@ void sw__slist_remove(struct sw_stub **head, struct sw_stub *s, size_t off)
 #undef NEXT
 }
 
-void sw__queue_push(struct sw_loop *loop, struct sw_stub *s)
+static void queue_push(struct sw_loop *loop, struct sw_stub *s)
 {
 	s->q_next = NULL;
 	s->q_prev = loop->q_tail;
@@ -53,14 +53,11 @@ void sw__queue_push(struct sw_loop *loop, struct sw_stub *s)
 	else
 		loop->q_head = s;
 	loop->q_tail = s;
-	s->queued = true;
 	loop->n_in_flight++;
 }
 
-void sw__queue_remove(struct sw_loop *loop, struct sw_stub *s)
+static void queue_remove(struct sw_loop *loop, struct sw_stub *s)
 {
-	if (!s->queued)
-		return;
 	if (s->q_prev)
 		s->q_prev->q_next = s->q_next;
 	else
@@ -70,7 +67,6 @@ void sw__queue_remove(struct sw_loop *loop, struct sw_stub *s)
 	else
 		loop->q_tail = s->q_prev;
 	s->q_prev = s->q_next = NULL;
-	s->queued = false;
 	loop->n_in_flight--;
 }
 
@@ -91,14 +87,6 @@ void sw__quiet_remove(struct sw_loop *loop, struct sw_stub *s)
 		return;
 	sw__slist_remove(&loop->quiet_head, s, offsetof(struct sw_stub, qt_next));
 	s->on_quiet = false;
-}
-
-void sw__dying_remove(struct sw_loop *loop, struct sw_stub *s)
-{
-	if (!s->dying)
-		return;
-	sw__slist_remove(&loop->dying, s, offsetof(struct sw_stub, k_next));
-	s->dying = false;
 }
 
 void sw__ann_drop(struct sw_loop *loop, int i)
@@ -150,13 +138,14 @@ void sw__unkick(struct sw_loop *loop)
 /* A stub's wait is over: keep the event for sw_stub_wait(), or queue the
  * stub for its callback. */
 void sw__complete(struct sw_loop *loop, struct sw_stub *s,
-		     enum sw_event_type type)
+		  enum sw_event_type type)
 {
-	sw__queue_remove(loop, s);
 	s->ev.type = type;
 	if (type != SW_EV_FD)
 		s->ev.revents = 0;
-	s->pending = true;
+	sw__phase_set(loop, s, type == SW_EV_EXIT || type == SW_EV_KILL
+				       ? SW_PH_ENDED
+				       : SW_PH_REPORTED);
 	if (s->cb && !s->waited && !s->on_done) {
 		s->d_next = NULL;
 		if (loop->done_tail)
@@ -171,12 +160,17 @@ void sw__complete(struct sw_loop *loop, struct sw_stub *s,
 }
 
 /* Take a pending completion out of the stub. */
-int sw__take_event(struct sw_stub *s, struct sw_event *ret_ev)
+int sw__take_event(struct sw_loop *loop, struct sw_stub *s,
+		   struct sw_event *ret_ev)
 {
-	s->pending = false;
-	if (s->ev.type == SW_EV_EXIT || s->ev.type == SW_EV_KILL)
-		s->delivered_end = true;
-	s->answered = s->ev.type == SW_EV_FD;
+	static const uint8_t taken[SW_PH_NPHASES] = {
+		[SW_PH_REPORTED] = SW_PH_HELD,
+		[SW_PH_KILLING_REPORTED] = SW_PH_KILLING,
+		[SW_PH_OWED_REPORTED] = SW_PH_OWED_HELD,
+		[SW_PH_ENDED] = SW_PH_DELIVERED,
+	};
+
+	sw__phase_set(loop, s, (enum sw_phase)taken[s->phase]);
 	if (ret_ev)
 		*ret_ev = s->ev;
 	return s->ev.type;
@@ -194,8 +188,221 @@ int sw__may_go(struct sw_stub *s, struct sw_loop **ret_loop)
 		return -ENOLINK;
 	if (sw_loop_forked(loop))
 		return -ECHILD;
-	if (s->delivered_end)
+	if (s->phase == SW_PH_DELIVERED)
 		return -ESRCH;
 	*ret_loop = loop;
 	return 0;
+}
+
+/* Leaving the loop (detached or freed): off every list of the loop.  The
+ * phase stays: a detached stub keeps it, a freed one is gone. */
+void sw__lists_leave(struct sw_loop *loop, struct sw_stub *s)
+{
+	if (s->phase == SW_PH_IN_FLIGHT)
+		queue_remove(loop, s);
+	if (sw__phase_killing(s->phase))
+		sw__slist_remove(&loop->dying, s,
+				 offsetof(struct sw_stub, k_next));
+	sw__done_remove(loop, s);
+	sw__quiet_remove(loop, s);
+	sw__ann_remove(loop, s);
+}
+
+/* ---- the phase and its checks -------------------------------------------- */
+
+static const char *const phase_names[SW_PH_NPHASES] = {
+	[SW_PH_NEW] = "NEW",
+	[SW_PH_IN_FLIGHT] = "IN_FLIGHT",
+	[SW_PH_REPORTED] = "REPORTED",
+	[SW_PH_HELD] = "HELD",
+	[SW_PH_KILLING] = "KILLING",
+	[SW_PH_KILLING_REPORTED] = "KILLING_REPORTED",
+	[SW_PH_OWED_REPORTED] = "OWED_REPORTED",
+	[SW_PH_OWED_HELD] = "OWED_HELD",
+	[SW_PH_ENDED] = "ENDED",
+	[SW_PH_DELIVERED] = "DELIVERED",
+};
+
+const char *sw__phase_name(enum sw_phase p)
+{
+	return (unsigned)p < SW_PH_NPHASES ? phase_names[p] : "?";
+}
+
+/* The transitions of lifecycle.h's table: the phases each phase may go to,
+ * as bits. */
+#define TO(p) (1u << (p))
+static const uint16_t legal[SW_PH_NPHASES] = {
+	[SW_PH_NEW] = TO(SW_PH_IN_FLIGHT),
+	[SW_PH_IN_FLIGHT] = TO(SW_PH_REPORTED) | TO(SW_PH_KILLING) |
+			    TO(SW_PH_ENDED),
+	[SW_PH_REPORTED] = TO(SW_PH_HELD) | TO(SW_PH_KILLING_REPORTED) |
+			   TO(SW_PH_OWED_REPORTED),
+	[SW_PH_HELD] = TO(SW_PH_IN_FLIGHT) | TO(SW_PH_KILLING) |
+		       TO(SW_PH_ENDED),
+	[SW_PH_KILLING] = TO(SW_PH_ENDED),
+	[SW_PH_KILLING_REPORTED] = TO(SW_PH_KILLING) | TO(SW_PH_OWED_REPORTED),
+	[SW_PH_OWED_REPORTED] = TO(SW_PH_OWED_HELD),
+	[SW_PH_OWED_HELD] = TO(SW_PH_ENDED),
+	[SW_PH_ENDED] = TO(SW_PH_DELIVERED),
+	[SW_PH_DELIVERED] = 0,
+};
+
+bool sw__phase_legal(enum sw_phase from, enum sw_phase to)
+{
+	return (unsigned)from < SW_PH_NPHASES &&
+	       (unsigned)to < SW_PH_NPHASES && (legal[from] & TO(to));
+}
+
+/* A broken invariant in a checked run (STUBWATCH_CHECK=1) is a bug of the
+ * library, which no error code could help the caller with: say what broke,
+ * and stop. */
+static void check_failed(const char *what, const struct sw_stub *s)
+{
+	fprintf(stderr, "stubwatch: invariant broken: %s (stub pid %d, phase %s)\n",
+		what, s ? (int)s->pid : 0,
+		s ? sw__phase_name((enum sw_phase)s->phase) : "-");
+	abort();
+}
+
+/* Move the stub to phase `to`, and on or off the lists that follow from
+ * the phase: the in-flight queue and the list of the dying. */
+void sw__phase_set(struct sw_loop *loop, struct sw_stub *s, enum sw_phase to)
+{
+	enum sw_phase from = (enum sw_phase)s->phase;
+
+	if (loop->check && !sw__phase_legal(from, to))
+		check_failed("a transition lifecycle.h does not list", s);
+	if (from == SW_PH_IN_FLIGHT && to != SW_PH_IN_FLIGHT)
+		queue_remove(loop, s);
+	else if (to == SW_PH_IN_FLIGHT && from != SW_PH_IN_FLIGHT)
+		queue_push(loop, s);
+	if (sw__phase_killing(from) && !sw__phase_killing(to)) {
+		sw__slist_remove(&loop->dying, s,
+				 offsetof(struct sw_stub, k_next));
+	} else if (sw__phase_killing(to) && !sw__phase_killing(from)) {
+		s->k_next = loop->dying;
+		loop->dying = s;
+	}
+	s->phase = (uint8_t)to;
+}
+
+/* The watchdog states each phase allows (lifecycle.h's table). */
+static bool wd_state_fits(enum sw_phase p, uint8_t wd)
+{
+	switch (p) {
+	case SW_PH_IN_FLIGHT:
+		return wd == SW_WD_RUNNING;
+	case SW_PH_KILLING:
+	case SW_PH_KILLING_REPORTED:
+		return wd == SW_WD_KILLING;
+	case SW_PH_OWED_REPORTED:
+	case SW_PH_OWED_HELD:
+		return wd == SW_WD_IDLE || wd == SW_WD_KILLING;
+	case SW_PH_ENDED:
+	case SW_PH_DELIVERED:
+		return wd == SW_WD_DEAD;
+	default:
+		return wd == SW_WD_IDLE;
+	}
+}
+
+/* One stub against the columns of lifecycle.h's table. */
+const char *sw__stub_check(const struct sw_loop *loop, const struct sw_stub *s)
+{
+	enum sw_phase p = (enum sw_phase)s->phase;
+	bool dead = p == SW_PH_OWED_REPORTED || p == SW_PH_OWED_HELD ||
+		    p == SW_PH_ENDED || p == SW_PH_DELIVERED;
+	bool report = p == SW_PH_REPORTED || p == SW_PH_KILLING_REPORTED ||
+		      p == SW_PH_OWED_REPORTED;
+	enum sw_event_type t = s->ev.type;
+
+	if (p >= SW_PH_NPHASES || p == SW_PH_NEW)
+		return "a stub of the loop in no phase, or never put in flight";
+	if (s->loop != loop)
+		return "a stub on the loop's list that names another loop";
+	if (!wd_state_fits(p, s->wd.state))
+		return "the watchdog's state does not fit the phase";
+	if (s->reaped != dead)
+		return "reaped, or not, against the phase";
+	if (report && t != SW_EV_REPORT && t != SW_EV_FD)
+		return "a pending report that is neither REPORT nor FD";
+	if (p == SW_PH_ENDED && t != SW_EV_EXIT && t != SW_EV_KILL)
+		return "a pending end that is neither EXIT nor KILL";
+	if (p == SW_PH_IN_FLIGHT && t != 0)
+		return "a stub in flight that still holds an event";
+	if (s->on_done && !sw__phase_pending(p))
+		return "on the callback queue with nothing pending";
+	if (s->muted && (sw__phase_killing(p) || dead))
+		return "muted while killed or dead";
+	if (s->waited)
+		return "the target of a wait that has returned";
+	if (s->xfd_armed && s->xfd < 0)
+		return "a watched fd armed that is not there";
+	return NULL;
+}
+
+/* Every stub of the loop against lifecycle.h's table, and the loop's lists
+ * against the phases.  Returns what broke, or NULL.  Outside a wait or
+ * dispatch only. */
+const char *sw__loop_check(const struct sw_loop *loop)
+{
+	const struct sw_stub *s, *prev = NULL;
+	int n = 0, flying = 0, killing = 0, listed;
+	const char *what;
+
+	for (s = loop->stubs; s; s = s->l_next, n++) {
+		if (s->l_prev != prev)
+			return "the list of stubs is broken";
+		prev = s;
+		what = sw__stub_check(loop, s);
+		if (what)
+			return what;
+		flying += s->phase == SW_PH_IN_FLIGHT;
+		killing += sw__phase_killing((enum sw_phase)s->phase);
+	}
+	if (n != loop->nstubs)
+		return "nstubs is not the number of stubs";
+	listed = 0;
+	for (s = loop->q_head, prev = NULL; s; prev = s, s = s->q_next) {
+		if (s->phase != SW_PH_IN_FLIGHT || s->q_prev != prev ||
+		    s->loop != loop)
+			return "the in-flight queue holds a stub not in flight";
+		listed++;
+	}
+	if (prev != loop->q_tail || listed != flying ||
+	    listed != loop->n_in_flight)
+		return "the in-flight queue is not every stub in flight";
+	listed = 0;
+	for (s = loop->dying; s; s = s->k_next, listed++)
+		if (!sw__phase_killing((enum sw_phase)s->phase) ||
+		    s->loop != loop)
+			return "the list of the dying holds a stub not killed";
+	if (listed != killing)
+		return "the list of the dying is not every stub killed";
+	for (s = loop->done_head, prev = NULL; s; prev = s, s = s->d_next)
+		if (!s->on_done || s->loop != loop)
+			return "the callback queue holds a stub not marked on it";
+	if (prev != loop->done_tail)
+		return "the callback queue's tail is wrong";
+	for (s = loop->muted; s; s = s->m_next)
+		if (!s->muted || s->loop != loop)
+			return "the muted list holds a stub not muted";
+	for (int i = 0; i < loop->n_ann; i++)
+		if (!loop->ann[i]->on_ann || loop->ann[i]->loop != loop)
+			return "the announced set holds a stub not marked in it";
+	if ((loop->n_in_flight || loop->dying) && !loop->armed)
+		return "stubs in flight or dying with the timer off";
+	return NULL;
+}
+
+/* In a checked run, the end of every wait, dispatch and prepare. */
+void sw__loop_checked(const struct sw_loop *loop)
+{
+	const char *what;
+
+	if (!loop->check)
+		return;
+	what = sw__loop_check(loop);
+	if (what)
+		check_failed(what, NULL);
 }

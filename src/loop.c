@@ -49,6 +49,7 @@ int sw__host_enter(struct sw_loop *loop)
 
 void sw__loop_leave(struct sw_loop *loop)
 {
+	sw__loop_checked(loop);
 	__atomic_store_n(&loop->busy, 0, __ATOMIC_RELEASE);
 }
 
@@ -98,6 +99,9 @@ SW_EXPORT int sw_loop_new(const struct sw_loop_opts *opts,
 	loop->flags = flags;
 	loop->poll_max_ns = poll_max;
 	sw__poll_init(loop);
+	/* The test suite's checked runs (lifecycle.h). */
+	loop->check = secure_getenv("STUBWATCH_CHECK") &&
+		      !strcmp(secure_getenv("STUBWATCH_CHECK"), "1");
 	sw_wd_init(&loop->wd, stall, div);
 
 	guard = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE,
@@ -305,12 +309,8 @@ int sw__loop_add_stub(struct sw_loop *loop, struct sw_stub *s)
 
 void sw__loop_remove_stub(struct sw_loop *loop, struct sw_stub *s)
 {
-	sw__queue_remove(loop, s);
+	sw__lists_leave(loop, s);
 	sw__mute_remove(loop, s);
-	sw__done_remove(loop, s);
-	sw__quiet_remove(loop, s);
-	sw__ann_remove(loop, s);
-	sw__dying_remove(loop, s);
 	if (loop->cb_stub == s)
 		loop->cb_stub = NULL;
 	if (!s->reaped && !sw_loop_forked(loop)) {

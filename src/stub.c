@@ -228,14 +228,14 @@ SW_EXPORT pid_t sw_stub_pid(const struct sw_stub *s)
 {
 	if (!s)
 		return -EINVAL;
-	return s->delivered_end ? -ESRCH : s->pid;
+	return s->phase == SW_PH_DELIVERED ? -ESRCH : s->pid;
 }
 
 SW_EXPORT int sw_stub_pidfd(const struct sw_stub *s)
 {
 	if (!s)
 		return -EINVAL;
-	return s->delivered_end ? -ESRCH : s->pidfd;
+	return s->phase == SW_PH_DELIVERED ? -ESRCH : s->pidfd;
 }
 
 SW_EXPORT struct sw_loop *sw_stub_loop(const struct sw_stub *s)
@@ -269,9 +269,9 @@ SW_EXPORT int sw_stub_detach(struct sw_stub *s)
 		return -ENOLINK;
 	if (sw_loop_forked(loop))
 		return -ECHILD;
-	if (s->waited || s->pending || s->death_owed ||
-	    s->wd.state == SW_WD_RUNNING || s->wd.state == SW_WD_KILLING ||
-	    loop->in_callback)
+	/* only a stub the monitor holds, or one whose end is delivered */
+	if (s->waited || loop->in_callback ||
+	    (s->phase != SW_PH_HELD && s->phase != SW_PH_DELIVERED))
 		return -EBUSY;
 	sw__loop_remove_stub(loop, s);
 	return 0;

@@ -64,21 +64,21 @@ SW_EXPORT int sw_stub_wait(struct sw_stub *s, struct sw_event *ret_ev)
 		return -ENOLINK;
 	if (sw_loop_forked(loop))
 		return -ECHILD;
-	if (s->delivered_end)
+	if (s->phase == SW_PH_DELIVERED)
 		return -ESRCH;
 	r = sw__loop_enter(loop);
 	if (r < 0)
 		return r;
-	if (!s->pending && s->death_owed)
+	if (s->phase == SW_PH_OWED_HELD)
 		sw__deliver_death(loop, s);
-	if (!s->pending && s->wd.state != SW_WD_RUNNING &&
-	    s->wd.state != SW_WD_KILLING) {
+	if (s->phase != SW_PH_IN_FLIGHT && !sw__phase_pending(s->phase) &&
+	    s->phase != SW_PH_KILLING) {
 		sw__loop_leave(loop);
 		return -EALREADY;
 	}
 	s->waited = true;
 	sw__done_remove(loop, s);
-	if (s->quiet && !s->pending && s->wd.state == SW_WD_RUNNING &&
+	if (s->quiet && s->phase == SW_PH_IN_FLIGHT &&
 	    look_before_sleep(loop, s, &t0, &hit)) {
 		sw__on_report(loop, s);
 		r = sw__harvest(loop, &ticked, &count);
@@ -90,7 +90,7 @@ SW_EXPORT int sw_stub_wait(struct sw_stub *s, struct sw_event *ret_ev)
 			return r;
 		}
 	}
-	if (loop->tick_owed && s->wd.state == SW_WD_RUNNING && !s->pending) {
+	if (loop->tick_owed && s->phase == SW_PH_IN_FLIGHT) {
 		/* A timer read that an earlier wait could not return, because
 		 * its report won: the stub's quantum is over already.  (After
 		 * the look above, so the stub knows the monitor may sleep.) */
@@ -103,7 +103,7 @@ SW_EXPORT int sw_stub_wait(struct sw_stub *s, struct sw_event *ret_ev)
 		return SW_EV_TICK;
 	}
 	r = 0;
-	while (!s->pending) {
+	while (!sw__phase_pending(s->phase)) {
 		ticked = false;
 		/* Stubs that a host's callbacks resumed quietly must know the
 		 * monitor is about to sleep. */
@@ -117,18 +117,19 @@ SW_EXPORT int sw_stub_wait(struct sw_stub *s, struct sw_event *ret_ev)
 		if (r < 0)
 			break;
 		if (ticked && (loop->flags & SW_LOOP_TICK_EVENTS) &&
-		    !s->pending && s->wd.state == SW_WD_RUNNING) {
+		    s->phase == SW_PH_IN_FLIGHT) {
 			r = SW_EV_TICK;
 			memset(ret_ev, 0, sizeof(*ret_ev));
 			ret_ev->type = SW_EV_TICK;
 			break;
 		}
 	}
-	if (s->poll_measure && s->pending && s->ev.type == SW_EV_REPORT)
+	if (s->poll_measure && sw__phase_pending(s->phase) &&
+	    s->ev.type == SW_EV_REPORT)
 		sw__poll_adapt(loop, s, hit, t0);
 	s->poll_measure = false;
-	if (s->pending) {
-		r = sw__take_event(s, ret_ev);
+	if (sw__phase_pending(s->phase)) {
+		r = sw__take_event(loop, s, ret_ev);
 		if (ticked && (loop->flags & SW_LOOP_TICK_EVENTS) &&
 		    (s->ev.type == SW_EV_REPORT || s->ev.type == SW_EV_FD))
 			loop->tick_owed = true;
