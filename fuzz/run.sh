@@ -94,8 +94,10 @@ for t in $targets; do
 	echo "== run fuzz_$t for ${secs}s"
 	log=$build/fuzz_$t.log
 	rc=0
+	# STUBWATCH_CHECK=1: the loop checks a stub's phase and its lists at
+	# every transition and every wait's end (src/lifecycle.h).
 	# shellcheck disable=SC2086
-	"$build/fuzz_$t" -max_total_time="$secs" -timeout=10 \
+	STUBWATCH_CHECK=1 "$build/fuzz_$t" -max_total_time="$secs" -timeout=10 \
 		-print_final_stats=1 -artifact_prefix="$arts/" \
 		${SW_FUZZ_FLAGS:-} "$corpus" >"$log" 2>&1 || rc=$?
 	grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' \
