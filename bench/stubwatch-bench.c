@@ -1127,26 +1127,6 @@ struct detect_result {
 static struct detect_result detres[2];
 static int ndetres;
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double pct_d(double *v, size_t n, double q)
-{
-	size_t k;
-
-	if (!n)
-		return NAN;
-	qsort(v, n, sizeof(*v), cmp_double);
-	k = (size_t)ceil(q * (double)n);
-	if (k < 1)
-		k = 1;
-	return v[k - 1];
-}
-
 static void detect_summarise(struct detect_run *runs, int nruns,
 			     struct detect_result *res)
 {
