@@ -136,6 +136,7 @@ int spawn_cost_run(struct spawn_variant *vs, int nv, size_t n,
 		   bool unprivileged);
 double quantile_sorted(const uint64_t *sorted, size_t n, double q);
 double median_d(double *v, size_t n); /* sorts v */
+double pct_d(double *v, size_t n, double q); /* sorts v */
 void minmax_d(const double *v, size_t n, double *lo, double *hi);
 
 /* Syscall counting (perf tracepoint raw_syscalls:sys_enter, per task). */

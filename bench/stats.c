@@ -54,6 +54,20 @@ double median_d(double *v, size_t n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* Nearest rank over doubles (sorts v); NAN if there are none. */
+double pct_d(double *v, size_t n, double q)
+{
+	size_t k;
+
+	if (!n)
+		return NAN;
+	qsort(v, n, sizeof(*v), cmp_d);
+	k = (size_t)ceil(q * (double)n);
+	if (k < 1)
+		k = 1;
+	return v[k - 1];
+}
+
 void minmax_d(const double *v, size_t n, double *lo, double *hi)
 {
 	*lo = *hi = n ? v[0] : NAN;
