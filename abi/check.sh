@@ -28,10 +28,14 @@
 # The baseline holds only what a reader of include/ can reach (--headers-dir
 # with --drop-private-types: the opaque structs stay opaque) and nothing of
 # the machine that made it (no corpus path, no compilation directory, no
-# source locations), so that it regenerates byte for byte from the same
-# sources and compiler.  It needs the libraries built with -g, the default
-# CFLAGS (-g -O2).  Baselines are per architecture; an architecture without
-# one is reported and skipped.
+# source locations, source paths relative to the tree), so that an
+# in-tree build (./configure in the top directory) regenerates it byte for
+# byte from the same sources and compiler, wherever the tree is.  A VPATH
+# build lists some declarations in another order (abidw sorts them by
+# path): it compares equal, but regenerate the baseline in-tree.  It needs
+# the libraries built with -g, as the default CFLAGS (-g -O2) are.
+# Baselines are per architecture; an architecture without one is reported
+# and skipped.
 set -eu
 
 # Every installed library; a new one adds its name here and its baseline.
@@ -77,7 +81,11 @@ dump() { # LIB OUT
 	fi
 	abidw --no-corpus-path --no-comp-dir-path --no-show-locs \
 		--type-id-style hash --headers-dir "$srcdir/include" \
-		--drop-private-types --out-file "$2" "$so"
+		--drop-private-types --out-file "$2.tmp" "$so"
+	# A translation unit's path is relative to the build directory: make
+	# it relative to the source tree, the same from any build directory.
+	sed "/<abi-instr /s|path='[^']*/src/|path='src/|" "$2.tmp" > "$2"
+	rm -f "$2.tmp"
 }
 
 if [ $update = yes ]; then
