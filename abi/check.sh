@@ -91,7 +91,7 @@ dump() { # LIB OUT
 if [ $update = yes ]; then
 	mkdir -p "$basedir"
 	for lib in $libs; do
-		dump $lib "$basedir/$lib.abi"
+		dump "$lib" "$basedir/$lib.abi"
 		echo "check-abi: wrote abi/$arch/$lib.abi"
 	done
 	exit 0
@@ -104,7 +104,7 @@ for lib in $libs; do
 		fail=1
 		continue
 	fi
-	dump $lib "$tmp/$lib.abi"
+	dump "$lib" "$tmp/$lib.abi"
 	# --harmless: an added enumerator or typedef counts as a change too.
 	rc=0
 	abidiff --harmless "$basedir/$lib.abi" "$tmp/$lib.abi" > "$tmp/$lib.diff" 2>&1 || rc=$?
