@@ -23,6 +23,21 @@ why_missing() {
 	esac
 }
 
+# Timing is checked, so each example runs under the suite's CPU lock,
+# shared, as every case of the C harnesses does (test/t_common.h): a
+# case that hogs a CPU takes it exclusive and runs alone.  The gate, held
+# only on the way in, keeps shared takers from overtaking it.
+lock_cpu() {
+	[ -n "${T_CPU_LOCK:-}" ] && command -v flock > /dev/null || return 0
+	exec 8>> "$T_CPU_LOCK" 9>> "$T_CPU_LOCK.gate"
+	flock -x 9
+	flock -s 8
+	exec 9>&-
+}
+unlock_cpu() {
+	exec 8>&-
+}
+
 n=0
 fails=0
 echo "1..$(echo $names | wc -w)"
@@ -38,8 +53,10 @@ for ex in $names; do
 		fi
 		continue
 	fi
-	out=$(timeout 60 "$dir/$ex" 2>&1)
+	lock_cpu
+	out=$(timeout 60 "$dir/$ex" 2>&1 8>&-)
 	rc=$?
+	unlock_cpu
 	echo "$out" | sed 's/^/# /'
 	case $rc in
 	0) echo "ok $n - $ex" ;;
