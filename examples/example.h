@@ -3,7 +3,7 @@
  * What the examples share: the stub they supervise and the check of its
  * kill.  Each example is about its host loop; this is the rest.
  *
- * The stub answers REPORTS requests (ans = req + 1) and then goes silent,
+ * The stub answers EXAMPLE_REPORTS requests (ans = req + 1), then goes silent,
  * as a hijacked stub would, or exits, as a well-behaved one does.
  *
  * The check of the stall kill: it came inside the window that
