@@ -25,7 +25,8 @@ make -s dist-gzip
 tar -C "$tmp" -xzf "stubwatch-$version.tar.gz"
 src=$tmp/stubwatch-$version
 prefix=$tmp/prefix
-(cd "$src" && ./configure -q --prefix="$prefix" && make -s -j2 && make -s install > /dev/null)
+(cd "$src" && ./configure -q --prefix="$prefix" && make -s -j2 &&
+	make -s install > /dev/null)
 
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 export LD_LIBRARY_PATH=$prefix/lib
@@ -39,7 +40,8 @@ done
 build() { # example, package
 	# shellcheck disable=SC2046
 	cc -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Werror \
-		-o "$tmp/$1" "$src/examples/$1.c" $(pkg-config --cflags --libs "$2")
+		-o "$tmp/$1" "$src/examples/$1.c" \
+		$(pkg-config --cflags --libs "$2")
 	ldd "$tmp/$1" > "$tmp/$1.ldd"
 	if ! grep -q "libstubwatch\.so.* => $prefix/lib/" "$tmp/$1.ldd"; then
 		echo "$1 does not load the installed libstubwatch:"

@@ -123,11 +123,12 @@ static inline int example_check_kill(struct sw_loop *loop, uint64_t before,
 	       "[%.1f, %.1f] ms: N*T %.0f ms, the stub starved %.1f ms, "
 	       "the monitor late %.1f ms\n",
 	       (double)(int64_t)(k->killed_at_ns - after) / 1e6,
-	       (double)min / 1e6,
-	       (double)max / 1e6, (double)(o.stall_ticks * o.tick_ns) / 1e6,
+	       (double)min / 1e6, (double)max / 1e6,
+	       (double)(o.stall_ticks * o.tick_ns) / 1e6,
 	       (double)k->starved_ns / 1e6, (double)k->monitor_late_ns / 1e6);
 	if (k->killed_at_ns < before + min) {
-		fprintf(stderr, "killed early: %.3f ms after the resume began\n",
+		fprintf(stderr, "killed early: %.3f ms after the resume "
+			"began\n",
 			(double)(int64_t)(k->killed_at_ns - before) / 1e6);
 		return -1;
 	}
