@@ -518,8 +518,8 @@ struct sw_stub *sw_stub_free(struct sw_stub *stub);
 
 /* Accessors.  NULL or a bad stub: NULL / -EINVAL. */
 struct sw_page *sw_stub_page(struct sw_stub *stub);
-pid_t sw_stub_pid(const struct sw_stub *stub);        /* -EINVAL, -ESRCH reaped */
-int sw_stub_pidfd(const struct sw_stub *stub);        /* -EINVAL, -ESRCH reaped */
+pid_t sw_stub_pid(const struct sw_stub *stub);        /* -EINVAL, -ESRCH (end delivered) */
+int sw_stub_pidfd(const struct sw_stub *stub);        /* -EINVAL, -ESRCH (end delivered) */
 struct sw_loop *sw_stub_loop(const struct sw_stub *stub); /* NULL: detached */
 
 /*
