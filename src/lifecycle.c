@@ -188,7 +188,7 @@ int sw__may_go(struct sw_stub *s, struct sw_loop **ret_loop)
 		return -ENOLINK;
 	if (sw_loop_forked(loop))
 		return -ECHILD;
-	if (s->phase == SW_PH_DELIVERED)
+	if (__atomic_load_n(&s->phase, __ATOMIC_RELAXED) == SW_PH_DELIVERED)
 		return -ESRCH;
 	*ret_loop = loop;
 	return 0;
@@ -283,7 +283,9 @@ void sw__phase_set(struct sw_loop *loop, struct sw_stub *s, enum sw_phase to)
 		s->k_next = loop->dying;
 		loop->dying = s;
 	}
-	s->phase = (uint8_t)to;
+	/* Atomic: another thread may ask a stub of a loop that is in use
+	 * whether its end is delivered (sw_stub_wait(), refused -EBUSY). */
+	__atomic_store_n(&s->phase, (uint8_t)to, __ATOMIC_RELAXED);
 }
 
 /* The watchdog states each phase allows (lifecycle.h's table). */

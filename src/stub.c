@@ -228,14 +228,18 @@ SW_EXPORT pid_t sw_stub_pid(const struct sw_stub *s)
 {
 	if (!s)
 		return -EINVAL;
-	return s->phase == SW_PH_DELIVERED ? -ESRCH : s->pid;
+	return __atomic_load_n(&s->phase, __ATOMIC_RELAXED) == SW_PH_DELIVERED
+		       ? -ESRCH
+		       : s->pid;
 }
 
 SW_EXPORT int sw_stub_pidfd(const struct sw_stub *s)
 {
 	if (!s)
 		return -EINVAL;
-	return s->phase == SW_PH_DELIVERED ? -ESRCH : s->pidfd;
+	return __atomic_load_n(&s->phase, __ATOMIC_RELAXED) == SW_PH_DELIVERED
+		       ? -ESRCH
+		       : s->pidfd;
 }
 
 SW_EXPORT struct sw_loop *sw_stub_loop(const struct sw_stub *s)

@@ -64,7 +64,7 @@ SW_EXPORT int sw_stub_wait(struct sw_stub *s, struct sw_event *ret_ev)
 		return -ENOLINK;
 	if (sw_loop_forked(loop))
 		return -ECHILD;
-	if (s->phase == SW_PH_DELIVERED)
+	if (__atomic_load_n(&s->phase, __ATOMIC_RELAXED) == SW_PH_DELIVERED)
 		return -ESRCH;
 	r = sw__loop_enter(loop);
 	if (r < 0)
