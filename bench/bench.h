@@ -22,6 +22,8 @@ enum variant {
 	V_STUBWATCH,    /* sw_stub_run(): epoll over eventfd, pidfd, timerfd    */
 	V_STUBWATCH_POLL, /* the same, loop with SW_LOOP_ADAPTIVE_POLL (opt-in) */
 	V_STUBWATCH_EV, /* the same loop embedded in a libev main loop          */
+	V_FLOOR,        /* no syscall: both sides spin on the state word (the
+	                   machine's floor; cross-CPU only)                     */
 	V_COUNT
 };
 
@@ -43,6 +45,7 @@ enum stub_cmd {
 enum stub_wake {
 	WAKE_EVENTFD = 0, /* sw_stub_report(): IN_KERN + eventfd write        */
 	WAKE_FUTEX = 1,   /* IN_KERN + FUTEX_WAKE on the state word (UML)      */
+	WAKE_SPIN = 2,    /* IN_KERN only; waits by spinning while `spin`      */
 };
 
 struct bench_payload {
@@ -51,6 +54,7 @@ struct bench_payload {
 	uint32_t sleep_word; /* CMD_STALL_SLEEP waits on this             */
 	uint32_t busy_min_us;  /* CMD_BUSY                                */
 	uint32_t busy_span_us;
+	uint32_t spin;       /* WAKE_SPIN: spin for the resume (else sleep) */
 };
 
 /* detect-load: busy stubs in one loop beside the stalled one. */

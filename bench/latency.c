@@ -123,6 +123,11 @@ void run_latency(void)
 				struct lat_series *s = &lat[v][pin];
 				int r;
 
+				/* on one CPU, a spin only waits for the
+				 * scheduler to run the other side */
+				if (v == V_FLOOR && pin == PIN_SAME)
+					continue;
+
 				r = pin_pid(p->pid, stub_cpu(pin));
 				if (r < 0)
 					die("pin stub: %s", strerror(-r));
@@ -177,6 +182,10 @@ static const struct {
 	/* informational, not targets: opt-in adaptive polling */
 	{ V_STUBWATCH_POLL, V_FUTEX },
 	{ V_STUBWATCH_POLL, V_STUBWATCH },
+	/* against the machine's floor (cross-CPU only) */
+	{ V_FUTEX, V_FLOOR },
+	{ V_STUBWATCH, V_FLOOR },
+	{ V_STUBWATCH_POLL, V_FLOOR },
 };
 
 void report_latency(void)

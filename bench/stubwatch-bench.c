@@ -58,7 +58,7 @@ static void usage(FILE *f)
 		"  --out DIR        also write DIR/results.{jsonl,md,txt} and "
 		"DIR/latency.dat\n"
 		"  --variant V      only latency of V (futex, thread-wd, "
-		"stubwatch, stubwatch-poll, stubwatch-ev)\n"
+		"stubwatch, stubwatch-poll, stubwatch-ev, floor)\n"
 		"  --variants A,B   only these variants, every phase and rep\n"
 		"  --n N            round trips per run\n"
 		"  --reps R         repetitions (variants alternate)\n"

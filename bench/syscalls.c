@@ -123,7 +123,7 @@ void run_syscalls(void)
 		for (int v = 0; v < V_COUNT; v++) {
 			int r;
 
-			if (!pair_ok[v])
+			if (!pair_ok[v] || (v == V_FLOOR && pin == PIN_SAME))
 				continue;
 			r = count_syscalls(&pairs[v], pin, &scres[v][pin]);
 			if (r < 0)

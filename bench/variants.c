@@ -36,6 +36,7 @@ const char *const variant_names[V_COUNT] = {
 	[V_STUBWATCH] = "stubwatch",
 	[V_STUBWATCH_POLL] = "stubwatch-poll",
 	[V_STUBWATCH_EV] = "stubwatch-ev",
+	[V_FLOOR] = "floor",
 };
 
 int variant_by_name(const char *name)
@@ -127,6 +128,29 @@ static void busy_sleep(const struct bench_payload *pl, uint32_t *rnd)
 	syscall(SYS_nanosleep, &ts, NULL);
 }
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield" ::: "memory");
+#endif
+}
+
+/* WAKE_SPIN (the floor): spin on the state word while the monitor says so
+ * (a floor run is going on), else sleep; the monitor's first resume of a
+ * run wakes it from that sleep. */
+static void spin_wait_resume(struct sw_page *page, struct bench_payload *pl)
+{
+	while (__atomic_load_n(&page->state, __ATOMIC_ACQUIRE) !=
+	       SW_STATE_IN_CHILD) {
+		if (__atomic_load_n(&pl->spin, __ATOMIC_RELAXED))
+			cpu_relax();
+		else
+			sys_futex(&page->state, FUTEX_WAIT, SW_STATE_IN_KERN);
+	}
+}
+
 /*
  * Runs in a raw clone3 child of the bench: only raw system calls and the
  * header's async-signal-safe helpers from here.
@@ -141,7 +165,10 @@ int bench_stub_main(struct sw_page *page, void *arg)
 	syscall(SYS_prctl, PR_SET_NAME, (unsigned long)arg, 0, 0, 0);
 	sw_stub_report(page); /* the spawn handshake, always via the eventfd */
 	for (;;) {
-		sw_stub_wait_resume(page);
+		if (__atomic_load_n(&pl->wake, __ATOMIC_RELAXED) == WAKE_SPIN)
+			spin_wait_resume(page, pl);
+		else
+			sw_stub_wait_resume(page);
 		cmd = __atomic_load_n(&pl->cmd, __ATOMIC_RELAXED);
 		if (__builtin_expect(cmd != CMD_REPORT, 0)) {
 			if (cmd == CMD_EXIT)
@@ -158,6 +185,9 @@ int bench_stub_main(struct sw_page *page, void *arg)
 		}
 		if (pl->wake == WAKE_EVENTFD) {
 			sw_stub_report(page);
+		} else if (pl->wake == WAKE_SPIN) {
+			__atomic_store_n(&page->state, SW_STATE_IN_KERN,
+					 __ATOMIC_RELEASE);
 		} else {
 			__atomic_store_n(&page->state, SW_STATE_IN_KERN,
 					 __ATOMIC_RELEASE);
@@ -524,7 +554,8 @@ static int spawn_stub(struct pair *p, enum variant v, struct sw_loop *loop,
 	}
 	pl->cmd = CMD_REPORT;
 	pl->wake = (v == V_FUTEX || v == V_THREAD_WD) ? WAKE_FUTEX
-						       : WAKE_EVENTFD;
+		   : v == V_FLOOR			      ? WAKE_SPIN
+							      : WAKE_EVENTFD;
 	p->v = v;
 	p->stub = stub;
 	p->page = page;
@@ -635,6 +666,46 @@ static inline int thread_wd_round(struct pair *p)
 	return 0;
 }
 
+/* The floor: a store and a spin on each side, no system call. */
+static inline int floor_round(struct pair *p)
+{
+	uint32_t *w = &p->page->state;
+
+	__atomic_store_n(w, SW_STATE_IN_CHILD, __ATOMIC_RELEASE);
+	while (__atomic_load_n(w, __ATOMIC_ACQUIRE) == SW_STATE_IN_CHILD)
+		cpu_relax();
+	return 0;
+}
+
+/* A floor run: the stub spins while it lasts, and the first resume wakes
+ * it from the sleep it took since the last run (or since its spawn). */
+static int floor_run(struct pair *p, uint64_t *samples, size_t n)
+{
+	uint32_t *w = &p->page->state;
+	int r;
+
+	__atomic_store_n(&p->pl->spin, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(w, SW_STATE_IN_CHILD, __ATOMIC_RELEASE);
+	sys_futex(w, FUTEX_WAKE, 1);
+	while (__atomic_load_n(w, __ATOMIC_ACQUIRE) == SW_STATE_IN_CHILD)
+		cpu_relax();
+	r = 0;
+	if (!samples) {
+		for (size_t i = 0; i < n; i++)
+			floor_round(p);
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			uint64_t t0 = now_ns();
+
+			floor_round(p);
+			samples[i] = now_ns() - t0;
+		}
+	}
+	/* the stub sleeps from its next wait on, until the next run */
+	__atomic_store_n(&p->pl->spin, 0, __ATOMIC_RELAXED);
+	return r;
+}
+
 static inline int stubwatch_round(struct pair *p)
 {
 	struct sw_event ev;
@@ -691,6 +762,8 @@ int pair_run(struct pair *p, uint64_t *samples, size_t n)
 		RUN_LOOP(stubwatch_round);
 	case V_STUBWATCH_EV:
 		return ev_run_pair(p, samples, n);
+	case V_FLOOR:
+		return floor_run(p, samples, n);
 	case V_COUNT:
 		break;
 	}
