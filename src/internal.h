@@ -190,7 +190,8 @@ void sw__phase_set(struct sw_loop *loop, struct sw_stub *s,
 bool sw__phase_legal(enum sw_phase from, enum sw_phase to);
 const char *sw__stub_check(const struct sw_loop *loop,
 			   const struct sw_stub *s);
-const char *sw__loop_check(const struct sw_loop *loop);
+const char *sw__loop_check(const struct sw_loop *loop,
+			   const struct sw_stub **ret_stub);
 void sw__loop_checked(const struct sw_loop *loop);
 void sw__kick(struct sw_loop *loop);
 void sw__unkick(struct sw_loop *loop);

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * A stub's life: the lists a stub is on, moved together with its watchdog
- * state, the completion it holds for its monitor, and the checks that the
- * calls which move it share.  Every other file changes a stub's lists
- * through these functions only.
+ * A stub's life: its phase (lifecycle.h), the lists that follow from it (the
+ * in-flight queue and the list of the dying, which change here only, with
+ * the phase), the callback queue and the announced set, the completion it
+ * holds for its monitor, the checks the calls that move it share, and the
+ * invariant checker.  The muted list belongs to mute.c, the quiet list to
+ * handshake.c and dispatch.c, the graves to reap.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -170,7 +172,8 @@ int sw__take_event(struct sw_loop *loop, struct sw_stub *s,
 		[SW_PH_ENDED] = SW_PH_DELIVERED,
 	};
 
-	sw__phase_set(loop, s, (enum sw_phase)taken[s->phase]);
+	if (sw__phase_pending((enum sw_phase)s->phase))
+		sw__phase_set(loop, s, (enum sw_phase)taken[s->phase]);
 	if (ret_ev)
 		*ret_ev = s->ev;
 	return s->ev.type;
@@ -344,9 +347,11 @@ const char *sw__stub_check(const struct sw_loop *loop, const struct sw_stub *s)
 }
 
 /* Every stub of the loop against lifecycle.h's table, and the loop's lists
- * against the phases.  Returns what broke, or NULL.  Outside a wait or
+ * against the phases.  Returns what broke, or NULL, and the stub it broke
+ * at, if one, in *ret_stub (NULL: none or not wanted).  Outside a wait or
  * dispatch only. */
-const char *sw__loop_check(const struct sw_loop *loop)
+const char *sw__loop_check(const struct sw_loop *loop,
+			   const struct sw_stub **ret_stub)
 {
 	const struct sw_stub *s, *prev = NULL;
 	int n = 0, flying = 0, killing = 0, listed;
@@ -357,8 +362,11 @@ const char *sw__loop_check(const struct sw_loop *loop)
 			return "the list of stubs is broken";
 		prev = s;
 		what = sw__stub_check(loop, s);
-		if (what)
+		if (what) {
+			if (ret_stub)
+				*ret_stub = s;
 			return what;
+		}
 		flying += s->phase == SW_PH_IN_FLIGHT;
 		killing += sw__phase_killing((enum sw_phase)s->phase);
 	}
@@ -400,11 +408,12 @@ const char *sw__loop_check(const struct sw_loop *loop)
 /* In a checked run, the end of every wait, dispatch and prepare. */
 void sw__loop_checked(const struct sw_loop *loop)
 {
+	const struct sw_stub *s = NULL;
 	const char *what;
 
 	if (!loop->check)
 		return;
-	what = sw__loop_check(loop);
+	what = sw__loop_check(loop, &s);
 	if (what)
-		check_failed(what, NULL);
+		check_failed(what, s);
 }

@@ -28,7 +28,8 @@
  *   IN_FLIGHT          stall, protocol or user kill            KILLING
  *   IN_FLIGHT, HELD    death seen                              ENDED
  *   REPORTED           taken (a wait, a callback)              HELD
- *   REPORTED           sw_stub_kill() (the report superseded)  KILLING
+ *   REPORTED           sw_stub_kill(): the report dropped      HELD, then
+ *                      unread, then the kill                   KILLING
  *   REPORTED           a bad state word (protocol kill)        KILLING_REPORTED
  *   REPORTED           death seen                              OWED_REPORTED
  *   HELD               a bad state word, sw_stub_kill()        KILLING
@@ -36,14 +37,15 @@
  *   KILLING_REPORTED   taken                                   KILLING
  *   KILLING_REPORTED   death seen                              OWED_REPORTED
  *   OWED_REPORTED      taken                                   OWED_HELD
- *   OWED_HELD          the next resume, continue, wait or the
- *                      end of its callback: death delivered    ENDED
+ *   OWED_HELD          the next resume, continue, wait, kill or
+ *                      the end of its callback: death
+ *                      delivered                               ENDED
  *   ENDED              taken                                   DELIVERED
  *
  * A death is never delivered ahead of a report that waits: neither may be
  * lost, so the death is owed until the report is taken.  A kill made while
- * a report waits (only a protocol kill: sw_stub_kill() supersedes the
- * report) leaves the report to be taken first.  DELIVERED is the end: the
+ * a report waits (only a protocol kill: sw_stub_kill() drops the report
+ * first) leaves the report to be taken first.  DELIVERED is the end: the
  * handle answers -ESRCH until it is freed.
  *
  * The loop keeps these in step: sw__phase_set() is the only place a phase

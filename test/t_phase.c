@@ -162,7 +162,7 @@ static void test_lists(intptr_t unused)
 	t_assert(loop.n_in_flight == 1 && loop.q_head == &st[0] &&
 		 loop.q_tail == &st[0]);
 	t_assert(loop.dying == &st[3] && !st[3].k_next);
-	t_assert_msg(!sw__loop_check(&loop), "%s", sw__loop_check(&loop));
+	t_assert_msg(!sw__loop_check(&loop, NULL), "%s", sw__loop_check(&loop, NULL));
 
 	/* taken: an owed death stays owed until it is delivered */
 	t_assert(sw__take_event(&loop, &st[4], &ev) == SW_EV_REPORT);
@@ -179,7 +179,7 @@ static void test_lists(intptr_t unused)
 	fly(&st[2]);
 	t_assert(loop.n_in_flight == 2 && loop.q_tail == &st[2] &&
 		 loop.q_head == &st[0]);
-	t_assert_msg(!sw__loop_check(&loop), "%s", sw__loop_check(&loop));
+	t_assert_msg(!sw__loop_check(&loop, NULL), "%s", sw__loop_check(&loop, NULL));
 	/* leaving the loop takes it off every list; the phase stays */
 	sw__lists_leave(&loop, &st[0]);
 	t_assert(loop.n_in_flight == 1 && loop.q_head == &st[2]);
@@ -214,7 +214,7 @@ static void test_checker(intptr_t unused)
 		const char *said;
 
 		build();
-		t_assert_msg(!sw__loop_check(&loop), "%s", sw__loop_check(&loop));
+		t_assert_msg(!sw__loop_check(&loop, NULL), "%s", sw__loop_check(&loop, NULL));
 		switch (i) {
 		case 0: st[0].wd.state = SW_WD_IDLE; break;
 		case 1: st[2].reaped = true; break;
@@ -243,7 +243,7 @@ static void test_checker(intptr_t unused)
 			break;
 		case 15: loop.muted = &st[2]; break;
 		}
-		said = sw__loop_check(&loop);
+		said = sw__loop_check(&loop, NULL);
 		t_assert_msg(said && !strcmp(said, breaks[i].says),
 			     "break %zu: checker said \"%s\", not \"%s\"", i,
 			     said ? said : "(nothing)", breaks[i].says);
