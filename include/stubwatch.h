@@ -71,17 +71,21 @@ extern "C" {
  * request/report protocol (and, in a UML-style stub, its signal stack).
  *
  * The monitor writes magic, abi, size and report_fd once, before the stub
- * starts, and `monitor` at each resume.  It reads back only `state` and
- * `stub_cpu`, and treats whatever it finds there as untrusted: a `state`
+ * starts, and `monitor` (and `resume_ticks`) at each resume.  It reads back only `state`,
+ * `stub_cpu` and `stub`, and treats whatever it finds there as untrusted:
+ * a `state`
  * other than SW_STATE_IN_KERN and SW_STATE_IN_CHILD is a protocol violation
  * and the stub is killed with SW_KILL_PROTOCOL; a false `stub_cpu` can only
- * make the monitor's adaptive polling worse for that stub.  A stub that
+ * make the monitor's adaptive polling worse for that stub, and a false
+ * SW_STUB_SPINNING only leaves the stub asleep without its wake-up, so that
+ * it stalls and is killed like any other silent stub (the monitor's cost of
+ * a resume is one load either way).  A stub that
  * skips its eventfd write while SW_MON_SLEEPING is set only slows itself
  * down: its report is found in the state word when the watchdog looks at
  * it, at the latest at its stall deadline (N*T after its resume, as for a
  * kill), and taken as a report, never as a stall, since an honest stub may
  * be preempted between the two.  The monitor never trusts magic, abi, size,
- * report_fd or monitor back.
+ * report_fd, monitor or resume_ticks back.
  *
  * ABI rules: fields are only ever appended inside the 64-byte header (using
  * `reserved`); a layout change that is not an append bumps SW_PAGE_ABI.
@@ -98,6 +102,13 @@ extern "C" {
 #define SW_MON_SLEEPING 1u /* it sleeps (or is about to) in epoll_wait: a
                               report must write the eventfd to wake it     */
 #define SW_MON_WANT_CPU 2u /* write stub_cpu at each report (RDTSCP works) */
+#define SW_MON_STUB_SPIN 4u /* the stub may spin for its next resume: the
+                               monitor runs on another CPU and polls
+                               (SW_LOOP_ADAPTIVE_POLL)                    */
+
+/* Bits of sw_page.stub, written by the stub. */
+#define SW_STUB_SPINNING 1u /* it spins on `state` for its resume, so the
+                               resume need not wake it (FUTEX_WAKE)       */
 
 /* File descriptors a stub finds open.  Its report eventfd is always on
  * SW_STUB_REPORT_FD (unless SW_SPAWN_KEEP_FDS in fn mode, where it keeps the
@@ -116,7 +127,11 @@ struct sw_page {
 	int32_t report_fd;  /* the stub's fd number of its report eventfd  */
 	uint32_t monitor;   /* SW_MON_* bits                               */
 	int32_t stub_cpu;   /* stub: the CPU it reported from (if asked)   */
-	uint32_t reserved[9];
+	uint32_t stub;      /* SW_STUB_* bits, written by the stub         */
+	uint64_t resume_ticks; /* monitor: the CPU counter at its last resume
+	                          of a stub allowed to spin (SW_MON_STUB_SPIN),
+	                          which the stub's window adapts to     */
+	uint32_t reserved[6];
 	/* payload follows at offset SW_PAGE_PAYLOAD */
 };
 
@@ -158,7 +173,10 @@ struct sw_loop_opts {
  * after the spin gave up, shrinks when the stub took long, and is never used
  * when the stub last reported from the monitor's own CPU (spinning there
  * only delays it).  A report seen while spinning costs neither side a
- * wake-up.  It spends CPU to cut cross-CPU round trips; see bench/. */
+ * wake-up.  Its stubs then spin too, in sw_stub_wait_resume(), on windows
+ * of their own (SW_MON_STUB_SPIN), so that a resume needs no FUTEX_WAKE:
+ * a round trip across CPUs makes no system call on either side.  It spends
+ * CPU to cut cross-CPU round trips; see bench/. */
 #define SW_LOOP_ADAPTIVE_POLL (1u << 1)
 
 /* sw_stub_wait() also returns SW_EV_TICK for each timer read during the wait
@@ -745,13 +763,120 @@ static inline void sw_stub_report(struct sw_page *page)
 			     sizeof(one), 0, 0, 0);
 }
 
-/* Sleep until the monitor resumes the stub (state IN_CHILD). */
-static inline void sw_stub_wait_resume(struct sw_page *page)
+/*
+ * The stub's side of adaptive polling: a spin window on the CPU's counter
+ * (the TSC; the virtual counter on aarch64: one clock for every CPU), no
+ * system call, no clock.  The window lives in the stub's own memory (one
+ * per translation unit that waits, in this static), never in the page.
+ * After a sleep the stub reads when the monitor resumed it
+ * (sw_page.resume_ticks, which the monitor writes before IN_CHILD): a
+ * resume that came within the longest window grows the window to cover it,
+ * as KVM's halt polling grows; one that came later halves it, down to zero,
+ * so a stub whose monitor answers slowly stops spinning.  (The time the
+ * stub itself took to wake is left out: it says nothing of the monitor.)
+ */
+#if defined(__x86_64__)
+#define SW__SPIN_START (1u << 10) /* TSC cycles: about 0.3 .. 1 us */
+#define SW__SPIN_MAX   (1u << 16) /* about 20 .. 60 us              */
+static inline uint64_t sw__ticks(void)
+{
+	return __builtin_ia32_rdtsc();
+}
+static inline void sw__relax(void)
+{
+	__builtin_ia32_pause();
+}
+#else
+#define SW__SPIN_START (1u << 5) /* generic timer ticks, 10..100 MHz */
+#define SW__SPIN_MAX   (1u << 11)
+static inline uint64_t sw__ticks(void)
+{
+	uint64_t t;
+
+	__asm__ volatile("isb; mrs %0, cntvct_el0" : "=r"(t) :: "memory");
+	return t;
+}
+static inline void sw__relax(void)
+{
+	__asm__ volatile("yield" ::: "memory");
+}
+#endif
+
+static inline uint32_t *sw__spin_window(void)
+{
+	static uint32_t window = SW__SPIN_START;
+
+	return &window;
+}
+
+static inline void sw__sleep_resume(struct sw_page *page)
 {
 	while (__atomic_load_n(&page->state, __ATOMIC_ACQUIRE) !=
 	       SW_STATE_IN_CHILD)
 		sw__syscall6(SW__NR_futex, (long)&page->state, SW__FUTEX_WAIT,
 			     SW_STATE_IN_KERN, 0, 0, 0);
+}
+
+/*
+ * Wait until the monitor resumes the stub (state IN_CHILD).  While the
+ * monitor allows it (SW_MON_STUB_SPIN: it polls, on another CPU), first
+ * spin for the window, saying so in the page (SW_STUB_SPINNING), so that
+ * the resume can skip its FUTEX_WAKE; then sleep in FUTEX_WAIT.
+ *
+ * No lost wake-up: the stub stores SW_STUB_SPINNING, and clears it, with
+ * sequentially consistent stores, and looks at `state` after the clear
+ * with a sequentially consistent load; the monitor stores IN_CHILD, then
+ * loads `stub`, both sequentially consistent.  In their one total order,
+ * either the monitor's load comes after the clear, and it wakes the stub,
+ * or it comes before, and then so does its store of IN_CHILD, which the
+ * stub's load after the clear sees: it does not sleep.  (FUTEX_WAIT on
+ * IN_KERN returns at once once the word is IN_CHILD.)
+ */
+static inline void sw_stub_wait_resume(struct sw_page *page)
+{
+	uint32_t *win = sw__spin_window(), w;
+	uint64_t t0, took;
+
+	if (__atomic_load_n(&page->state, __ATOMIC_ACQUIRE) ==
+	    SW_STATE_IN_CHILD)
+		return;
+	if (!(__atomic_load_n(&page->monitor, __ATOMIC_RELAXED) &
+	      SW_MON_STUB_SPIN)) {
+		sw__sleep_resume(page); /* same CPU, or no polling */
+		return;
+	}
+	w = __atomic_load_n(win, __ATOMIC_RELAXED);
+	t0 = sw__ticks();
+	if (w) {
+		__atomic_store_n(&page->stub, SW_STUB_SPINNING,
+				 __ATOMIC_SEQ_CST);
+		while (__atomic_load_n(&page->state, __ATOMIC_ACQUIRE) !=
+		       SW_STATE_IN_CHILD) {
+			if (sw__ticks() - t0 >= w)
+				break;
+			sw__relax();
+		}
+		__atomic_store_n(&page->stub, 0, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&page->state, __ATOMIC_SEQ_CST) ==
+		    SW_STATE_IN_CHILD)
+			return; /* caught: the window stays */
+	}
+	sw__sleep_resume(page);
+	/* how long after the spin began the monitor resumed (0 if it came
+	 * first: a counter read on another CPU may lag by a little) */
+	took = __atomic_load_n(&page->resume_ticks, __ATOMIC_RELAXED);
+	took = took > t0 ? took - t0 : 0;
+	if (took <= SW__SPIN_MAX) {
+		if (w < SW__SPIN_START)
+			w = SW__SPIN_START;
+		while (w < took && w < SW__SPIN_MAX)
+			w *= 2;
+		if (w > SW__SPIN_MAX)
+			w = SW__SPIN_MAX;
+	} else {
+		w = w / 2 >= SW__SPIN_START ? w / 2 : 0;
+	}
+	__atomic_store_n(win, w, __ATOMIC_RELAXED);
 }
 
 /* One stub-side round trip: report, then wait to be resumed. */

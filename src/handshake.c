@@ -64,7 +64,7 @@ int sw__resume(struct sw_stub *s, bool quiet)
 {
 	struct sw_loop *loop;
 	uint32_t mon;
-	bool host_quiet;
+	bool host_quiet, may_spin;
 	int r = sw__may_go(s, &loop);
 
 	if (r < 0)
@@ -98,10 +98,30 @@ int sw__resume(struct sw_stub *s, bool quiet)
 	}
 	if (loop->flags & SW_LOOP_ADAPTIVE_POLL)
 		mon |= sw__poll_decide(loop, s, quiet);
-	/* Published to the stub by the release store of IN_CHILD. */
+	/* The word the stub waits under: it may spin only if that allowed
+	 * it, and only then is its SW_STUB_SPINNING worth a look. */
+	may_spin = s->mon & SW_MON_STUB_SPIN;
+	/* Published to the stub by the store of IN_CHILD. */
 	s->mon = mon;
 	__atomic_store_n(&s->page->monitor, mon, __ATOMIC_RELAXED);
-	__atomic_store_n(&s->page->state, SW_STATE_IN_CHILD, __ATOMIC_RELEASE);
+	if (may_spin) /* what the stub's spin window adapts to */
+		__atomic_store_n(&s->page->resume_ticks, sw__ticks(),
+				 __ATOMIC_RELAXED);
+	if (!may_spin) {
+		__atomic_store_n(&s->page->state, SW_STATE_IN_CHILD,
+				 __ATOMIC_RELEASE);
+	} else {
+		/* Store then load, both sequentially consistent, against the
+		 * stub's clear of SW_STUB_SPINNING then load of state
+		 * (sw_stub_wait_resume()): a spinning stub sees IN_CHILD, a
+		 * sleeping one is woken.  A stub that says it spins and sleeps
+		 * stays asleep: a stall, its own. */
+		__atomic_store_n(&s->page->state, SW_STATE_IN_CHILD,
+				 __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&s->page->stub, __ATOMIC_SEQ_CST) &
+		    SW_STUB_SPINNING)
+			return 0;
+	}
 	syscall(SYS_futex, &s->page->state, FUTEX_WAKE, 1, NULL, NULL, 0);
 	return 0;
 }

@@ -56,7 +56,10 @@ uint32_t sw__poll_decide(struct sw_loop *loop, struct sw_stub *s, bool quiet)
 	cross = quiet && cpu >= 0 && cpu != sched_getcpu();
 	s->poll_measure = cross;
 	s->poll_now = cross && s->poll_ns > 0;
-	return SW_MON_WANT_CPU;
+	/* The stub may spin for its next resume too, on its own window
+	 * (sw_stub_wait_resume()), when the wait that follows is ours and it
+	 * reported from another CPU: never beside the monitor on one CPU. */
+	return SW_MON_WANT_CPU | (cross ? SW_MON_STUB_SPIN : 0);
 }
 
 /* Spin on the state word until it leaves IN_CHILD or the budget is spent.
