@@ -287,6 +287,40 @@ void report_latency(void)
 	}
 }
 
+/* Adaptive polling: no slower than polling off where it does not spin
+ * (same CPU), close to the machine's floor where it does (cross). */
+static void poll_targets(void)
+{
+	static const struct {
+		const char *name;
+		int a, b, pin;
+		bool p99;
+		double limit;
+	} t[] = {
+		{ "stubwatch-poll p50 <= 1.03x stubwatch (same)", V_STUBWATCH_POLL,
+		  V_STUBWATCH, PIN_SAME, false, 1.03 },
+		{ "stubwatch-poll p99 <= 1.03x stubwatch (same)", V_STUBWATCH_POLL,
+		  V_STUBWATCH, PIN_SAME, true, 1.03 },
+		{ "stubwatch-poll p50 <= 1.30x floor (cross)", V_STUBWATCH_POLL,
+		  V_FLOOR, PIN_CROSS, false, 1.30 },
+		{ "stubwatch-poll p99 <= 2.00x floor (cross)", V_STUBWATCH_POLL,
+		  V_FLOOR, PIN_CROSS, true, 2.00 },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(*t); i++) {
+		double m, lo, hi;
+		int k;
+
+		if (!(o.pins & (1 << t[i].pin)))
+			continue;
+		if (lat_ratio(t[i].a, t[i].b, t[i].pin, t[i].p99, &m, &lo, &hi,
+			      &k))
+			target_le(t[i].name, m, t[i].limit, lo, hi);
+		else
+			target_skip(t[i].name, "not run");
+	}
+}
+
 void latency_targets(void)
 {
 	for (int pin = 0; pin < NPIN; pin++) {
@@ -326,4 +360,5 @@ void latency_targets(void)
 						  ? variant_unavailable(V_STUBWATCH_EV)
 						  : "not run");
 	}
+	poll_targets();
 }
