@@ -43,6 +43,7 @@ struct cfg {
 	unsigned hijack_after_ms;
 	enum swu_hijack hijack;
 	const char *driver;
+	bool poll;
 	bool json;
 	uint64_t preempt_ns;
 };
@@ -113,6 +114,9 @@ static void usage(FILE *f)
 		"                    or libev (each vCPU thread runs its own libev loop,\n"
 		"                    with the vCPU's loop attached by sw_ev_attach)\n"
 		"%s"
+		"  --poll on|off     adaptive polling on both ends (SW_LOOP_ADAPTIVE_POLL):\n"
+		"                    a round trip across CPUs without a system call, for\n"
+		"                    CPU time spent spinning (default off)\n"
 		"  --json            one JSON object per line (spawn, kill, exit, summary)\n"
 		"  -h, --help        this text\n",
 		swu_driver_check("libev") == 0
@@ -193,7 +197,7 @@ static uint64_t preempt_for(uint64_t tick_ns)
 static int parse_args(int argc, char **argv, struct cfg *c)
 {
 	enum { O_VCPUS = 256, O_STUBS, O_TICK, O_STALL, O_DURATION, O_HIJACK,
-	       O_AFTER, O_DRIVER, O_JSON };
+	       O_AFTER, O_DRIVER, O_POLL, O_JSON };
 	static const struct option opts[] = {
 		{ "vcpus", required_argument, NULL, O_VCPUS },
 		{ "stubs", required_argument, NULL, O_STUBS },
@@ -203,6 +207,7 @@ static int parse_args(int argc, char **argv, struct cfg *c)
 		{ "hijack", required_argument, NULL, O_HIJACK },
 		{ "hijack-after-ms", required_argument, NULL, O_AFTER },
 		{ "driver", required_argument, NULL, O_DRIVER },
+		{ "poll", required_argument, NULL, O_POLL },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -245,6 +250,12 @@ static int parse_args(int argc, char **argv, struct cfg *c)
 			break;
 		case O_DRIVER:
 			r = parse_driver(optarg, &c->driver);
+			break;
+		case O_POLL:
+			if (!strcmp(optarg, "on") || !strcmp(optarg, "off"))
+				c->poll = !strcmp(optarg, "on");
+			else
+				r = bad_value("--poll", optarg, "on or off");
 			break;
 		case O_JSON:
 			c->json = true;
@@ -656,9 +667,10 @@ static void report_human(struct state *st, uint64_t elapsed,
 
 	printf("\n== stubwatch-demo report ==\n");
 	printf("run           %.2f s, %u vCPUs, %u stubs, tick %u ms, %u stall "
-	       "ticks, preemption every %.3g ms, driver %s\n",
+	       "ticks, preemption every %.3g ms, driver %s, polling %s\n",
 	       secs, c->vcpus, swu_machine_nstubs(st->m), c->tick_ms,
-	       c->stall_ticks, ms(c->preempt_ns), c->driver);
+	       c->stall_ticks, ms(c->preempt_ns), c->driver,
+	       c->poll ? "on" : "off");
 	printf("handshakes    %llu (%.0f/s): %llu served syscalls, %llu "
 	       "preemptions\n",
 	       (unsigned long long)v->handshakes,
@@ -734,13 +746,13 @@ static void report_json(struct state *st, uint64_t elapsed,
 	printf("{\"event\":\"summary\",\"vcpus\":%u,\"stubs\":%u,"
 	       "\"stubs_total\":%u,\"tick_ms\":%u,\"stall_ticks\":%u,"
 	       "\"preempt_ms\":%.3f,\"duration_s\":%.3f,\"driver\":\"%s\","
-	       "\"hijack\":\"%s\",\"handshakes\":%llu,\"syscalls\":%llu,"
+	       "\"poll\":%s,\"hijack\":\"%s\",\"handshakes\":%llu,\"syscalls\":%llu,"
 	       "\"preempts\":%llu,\"false_kills\":%u,\"protocol_kills\":%u,"
 	       "\"exits\":%u,\"kills\":[",
 	       c->vcpus, c->stubs, swu_machine_nstubs(st->m), c->tick_ms,
 	       c->stall_ticks, ms(c->preempt_ns), (double)elapsed / 1e9,
-	       c->driver, swu_hijack_name(c->hijack),
-	       (unsigned long long)v->handshakes,
+	       c->driver, c->poll ? "true" : "false",
+	       swu_hijack_name(c->hijack), (unsigned long long)v->handshakes,
 	       (unsigned long long)v->syscalls,
 	       (unsigned long long)v->preempts, st->false_kills,
 	       st->protocol_kills, st->exits);
@@ -803,6 +815,7 @@ int main(int argc, char **argv)
 	mo.stall_ticks = st.c.stall_ticks;
 	mo.preempt_ns = st.c.preempt_ns;
 	mo.driver = st.c.driver;
+	mo.poll = st.c.poll;
 	mo.plan = plan;
 	mo.on_event = on_event;
 	mo.userdata = &st;
@@ -822,11 +835,12 @@ int main(int argc, char **argv)
 			       st.c.hijack_after_ms / 1e3);
 		printf("\n               tick %u ms, stall %u ticks (kill after "
 		       "%.1f..%.1f s of silence), preemption every %.3g ms, "
-		       "%.1f s, driver %s\n",
+		       "%.1f s, driver %s, polling %s\n",
 		       st.c.tick_ms, st.c.stall_ticks,
 		       st.c.tick_ms * st.c.stall_ticks / 1e3,
 		       st.c.tick_ms * (st.c.stall_ticks + 1) / 1e3,
-		       ms(st.c.preempt_ns), st.c.duration_s, st.c.driver);
+		       ms(st.c.preempt_ns), st.c.duration_s, st.c.driver,
+		       st.c.poll ? "on" : "off");
 		fflush(stdout);
 	}
 

@@ -626,7 +626,8 @@ static int loop_opts(const struct swu_machine_opts *o, struct sw_loop_opts *lo)
 	lo->tick_ns = o->tick_ns;
 	lo->stall_ticks = o->stall_ticks;
 	lo->timer_div = (uint32_t)(o->tick_ns / o->preempt_ns);
-	lo->flags = SW_LOOP_TICK_EVENTS;
+	lo->flags = SW_LOOP_TICK_EVENTS |
+		    (o->poll ? SW_LOOP_ADAPTIVE_POLL : 0);
 	return 0;
 }
 

@@ -287,6 +287,7 @@ struct swu_machine_opts {
 	                            integer >= 2 (the loop's timer_div)       */
 	const char *driver;      /* "blocking", "dispatch" or "libev" (NULL:
 	                            blocking); see swu_driver_check()      */
+	bool poll;               /* loops with SW_LOOP_ADAPTIVE_POLL         */
 	swu_plan_fn plan;
 	swu_mevent_fn on_event;
 	void *userdata;
