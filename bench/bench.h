@@ -55,6 +55,7 @@ struct bench_payload {
 	uint32_t busy_min_us;  /* CMD_BUSY                                */
 	uint32_t busy_span_us;
 	uint32_t spin;       /* WAKE_SPIN: spin for the resume (else sleep) */
+	uint32_t work_ns;    /* CMD_REPORT: busy "user code" before a report */
 };
 
 /* detect-load: busy stubs in one loop beside the stalled one. */

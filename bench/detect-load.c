@@ -47,7 +47,7 @@ static double loadavg1(void)
 	return a;
 }
 
-static void dl_hogs_start(void)
+void dl_hogs_start(void)
 {
 	for (int i = 0; i < DL_HOGS; i++) {
 		pid_t pid = fork();
@@ -67,7 +67,7 @@ static void dl_hogs_start(void)
 	usleep(100000); /* let the scheduler spread them */
 }
 
-static void dl_hogs_stop(void)
+void dl_hogs_stop(void)
 {
 	for (int i = 0; i < DL_HOGS; i++) {
 		if (dl_hog_pids[i] <= 0)

@@ -31,7 +31,8 @@ enum {
 	PH_SCALE = 1 << 3,
 	PH_DETECT_LOAD = 1 << 4,
 	PH_SPAWN = 1 << 5,
-	PH_ALL = 0x3f,
+	PH_POLL = 1 << 6,
+	PH_ALL = 0x7f,
 };
 
 /* The options, set once by parse_args() (stubwatch-bench.c). */
@@ -139,6 +140,9 @@ void report_detect(void);
  * beside in its second condition. */
 #define DL_HOGS         2
 void run_detect_load(void);
+/* DL_HOGS processes that spin on any CPU, until dl_hogs_stop(). */
+void dl_hogs_start(void);
+void dl_hogs_stop(void);
 void report_detect_load(void);
 
 /* scale.c */
@@ -151,5 +155,8 @@ void report_scale_loops(void);
 /* spawn-phase.c */
 void run_spawn(void);
 void report_spawn(void);
+
+/* poll-cost.c */
+void run_poll_cost(void);
 
 #endif

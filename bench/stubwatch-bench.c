@@ -66,7 +66,7 @@ static void usage(FILE *f)
 		"  --pin same|cross|both\n"
 		"  --cpus A,B       monitor CPU A; cross-CPU stub on B\n"
 		"  --only LIST      phases: latency,syscalls,detect,"
-		"detect-load,scale,spawn\n"
+		"detect-load,scale,spawn,poll\n"
 		"  --kills K        detect-load: stalls per variant and "
 		"condition\n"
 		"  --busy-sleep A,B detect-load: busy stubs sleep A..B us "
@@ -94,6 +94,8 @@ static unsigned parse_phases(const char *s)
 			ph |= PH_SCALE;
 		else if (!strcmp(tok, "spawn"))
 			ph |= PH_SPAWN;
+		else if (!strcmp(tok, "poll"))
+			ph |= PH_POLL;
 		else
 			die("--only: unknown phase '%s'", tok);
 	}
@@ -363,6 +365,11 @@ int main(int argc, char **argv)
 		note("scale: 1, 2, 4, 8 vCPU loops");
 		run_scale_loops();
 		report_scale_loops();
+	}
+	if (o.phases & PH_POLL) {
+		note("adaptive polling: its CPU cost, and its tail beside CPU "
+		     "hogs");
+		run_poll_cost();
 	}
 	if (o.phases & PH_SPAWN) {
 		note("spawn: plain against SW_SPAWN_PIDNS, %d cycles each",

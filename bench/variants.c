@@ -137,6 +137,15 @@ static inline void cpu_relax(void)
 #endif
 }
 
+/* work_ns: CPU-bound "user code", timed on the vDSO clock. */
+static void busy_work(uint32_t ns)
+{
+	uint64_t t0 = now_ns();
+
+	while (now_ns() - t0 < ns)
+		__asm__ volatile("" ::: "memory");
+}
+
 /* WAKE_SPIN (the floor): spin on the state word while the monitor says so
  * (a floor run is going on), else sleep; the monitor's first resume of a
  * run wakes it from that sleep. */
@@ -183,6 +192,8 @@ int bench_stub_main(struct sw_page *page, void *arg)
 					sys_futex(&pl->sleep_word, FUTEX_WAIT,
 						  0);
 		}
+		if (__builtin_expect(pl->work_ns != 0, 0))
+			busy_work(pl->work_ns);
 		if (pl->wake == WAKE_EVENTFD) {
 			sw_stub_report(page);
 		} else if (pl->wake == WAKE_SPIN) {
