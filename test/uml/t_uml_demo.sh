@@ -57,6 +57,8 @@ refuse --duration --duration abc
 refuse --duration --duration 1s
 refuse --hijack --hijack bogus
 refuse --driver --driver nosuch
+refuse --poll --poll maybe
+refuse --poll --poll
 refuse --bogus --bogus
 refuse --vcpus --vcpus
 refuse extra extra
@@ -129,7 +131,8 @@ missing=
 for key in '"event":"summary"' '"vcpus":2' '"stubs":2' '"tick_ms":100' \
 	'"stall_ticks":5' '"duration_s":' '"handshakes":' '"false_kills":0' \
 	'"kills":\[{"pid":' '"vcpu":' '"reason":"stall"' '"detect_ms":' \
-	'"detect_resume_ms":' '"sigalrm_blocked":true' '"state":"S"'; do
+	'"detect_resume_ms":' '"sigalrm_blocked":true' '"state":"S"' \
+	'"poll":false'; do
 	printf '%s' "$last" | grep -q "$key" || missing="$missing $key"
 done
 if [ -z "$missing" ]; then ok "json: summary last, with its keys"; else not_ok "json: summary lacks$missing"; printf '#   %s\n' "$last"; fi
@@ -187,6 +190,19 @@ if [ $rc -eq 0 ] && grep -q '^verdict  *OK' "$tmp/human" &&
 else
 	not_ok "human run (exit $rc)"
 	sed 's/^/#   /' "$tmp/human" "$tmp/err"
+fi
+
+# Adaptive polling on both ends: the same verdict, and the report says so.
+timeout 30 "$demo" --vcpus 1 --stubs 3 --tick-ms 100 --duration 1 --hijack none \
+	--poll on >"$tmp/poll" 2>"$tmp/err"
+rc=$?
+if [ $rc -eq 0 ] && grep -q '^verdict  *OK' "$tmp/poll" &&
+   grep -q '^run .*polling on$' "$tmp/poll" &&
+   grep -q '^handshakes  *[1-9]' "$tmp/poll"; then
+	ok "--poll on: report, polling on, verdict OK"
+else
+	not_ok "--poll on (exit $rc)"
+	sed 's/^/#   /' "$tmp/poll" "$tmp/err"
 fi
 
 echo "1..$n"
