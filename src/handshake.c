@@ -169,13 +169,13 @@ SW_EXPORT int sw_stub_kill(struct sw_stub *s, enum sw_kill_reason reason)
 	struct sw_loop *loop;
 	enum sw_wd_event ev;
 
+	int r;
+
 	if (!s || (reason != SW_KILL_USER && reason != SW_KILL_PROTOCOL))
 		return -EINVAL;
-	loop = __atomic_load_n(&s->loop, __ATOMIC_ACQUIRE);
-	if (!loop)
-		return -ENOLINK;
-	if (sw_loop_forked(loop))
-		return -ECHILD;
+	r = sw__may_go(s, &loop);
+	if (r < 0)
+		return r;
 	if (s->wd.state == SW_WD_KILLING || s->wd.state == SW_WD_DEAD)
 		return -ESRCH;
 	/* Dead already, its death not yet seen: collect it (a zombie takes a

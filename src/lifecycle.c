@@ -179,7 +179,8 @@ int sw__take_event(struct sw_loop *loop, struct sw_stub *s,
 	return s->ev.type;
 }
 
-/* The checks resume, continue and add_fd share; sets *ret_loop on 0. */
+/* The checks resume, continue, add_fd, kill and wait share; sets *ret_loop
+ * on 0. */
 int sw__may_go(struct sw_stub *s, struct sw_loop **ret_loop)
 {
 	struct sw_loop *loop;

@@ -59,13 +59,9 @@ SW_EXPORT int sw_stub_wait(struct sw_stub *s, struct sw_event *ret_ev)
 
 	if (!s || !ret_ev)
 		return -EINVAL;
-	loop = __atomic_load_n(&s->loop, __ATOMIC_ACQUIRE);
-	if (!loop)
-		return -ENOLINK;
-	if (sw_loop_forked(loop))
-		return -ECHILD;
-	if (__atomic_load_n(&s->phase, __ATOMIC_RELAXED) == SW_PH_DELIVERED)
-		return -ESRCH;
+	r = sw__may_go(s, &loop);
+	if (r < 0)
+		return r;
 	r = sw__loop_enter(loop);
 	if (r < 0)
 		return r;
