@@ -26,7 +26,8 @@
  *
  * The stub side (sw_page, sw_stub_report(), sw_stub_wait_resume(), ...) is
  * defined inline in this header and is async-signal-safe: it makes raw
- * system calls only and touches nothing but the shared page.
+ * system calls only and touches nothing but the shared page and one word of
+ * its own (the spin window of sw_stub_wait_resume(), a static).
  *
  * What a stub can do, and what it cannot
  *   The monitor survives anything a stub does through what it shares with
@@ -79,7 +80,7 @@ extern "C" {
  * make the monitor's adaptive polling worse for that stub, and a false
  * SW_STUB_SPINNING only leaves the stub asleep without its wake-up, so that
  * it stalls and is killed like any other silent stub (the monitor's cost of
- * a resume is one load either way).  A stub that
+ * a resume stays a few loads and stores either way).  A stub that
  * skips its eventfd write while SW_MON_SLEEPING is set only slows itself
  * down: its report is found in the state word when the watchdog looks at
  * it, at the latest at its stall deadline (N*T after its resume, as for a
@@ -787,7 +788,11 @@ static inline void sw__relax(void)
 	__builtin_ia32_pause();
 }
 #else
-#define SW__SPIN_START (1u << 5) /* generic timer ticks, 10..100 MHz */
+/* aarch64: the monitor cannot tell there which CPU a stub reported from
+ * (no RDTSCP), so it never lets one spin (SW_MON_STUB_SPIN) and these are
+ * not used yet; generic timer ticks at 10..100 MHz (a 1 GHz counter, from
+ * ARMv8.6, would want them scaled by CNTFRQ_EL0). */
+#define SW__SPIN_START (1u << 5)
 #define SW__SPIN_MAX   (1u << 11)
 static inline uint64_t sw__ticks(void)
 {
@@ -819,33 +824,39 @@ static inline void sw__sleep_resume(struct sw_page *page)
 
 /*
  * Wait until the monitor resumes the stub (state IN_CHILD).  While the
- * monitor allows it (SW_MON_STUB_SPIN: it polls, on another CPU), first
- * spin for the window, saying so in the page (SW_STUB_SPINNING), so that
- * the resume can skip its FUTEX_WAKE; then sleep in FUTEX_WAIT.
+ * monitor allows it (SW_MON_STUB_SPIN: it polls, and the stub last reported
+ * from another CPU) and is not asleep itself (SW_MON_SLEEPING: then its
+ * answer waits for its own wake-up, and a spin would only burn the CPU),
+ * first spin for the window, saying so in the page (SW_STUB_SPINNING), so
+ * that the resume can skip its FUTEX_WAKE; then sleep in FUTEX_WAIT.
  *
- * No lost wake-up: the stub stores SW_STUB_SPINNING, and clears it, with
- * sequentially consistent stores, and looks at `state` after the clear
- * with a sequentially consistent load; the monitor stores IN_CHILD, then
- * loads `stub`, both sequentially consistent.  In their one total order,
- * either the monitor's load comes after the clear, and it wakes the stub,
- * or it comes before, and then so does its store of IN_CHILD, which the
- * stub's load after the clear sees: it does not sleep.  (FUTEX_WAIT on
- * IN_KERN returns at once once the word is IN_CHILD.)
+ * No lost wake-up: the stub stores SW_STUB_SPINNING with a sequentially
+ * consistent store, and, whenever the monitor allowed spinning, clears it
+ * with one before any sleep, and then looks at `state` with a sequentially
+ * consistent load; the monitor stores IN_CHILD, then loads `stub`, both
+ * sequentially consistent, and skips the wake-up only if the flag is set.
+ * In their one total order, either the monitor's load comes after the
+ * clear, and it wakes the stub, or it comes before, and then so does its
+ * store of IN_CHILD, which the stub's load after the clear sees: it does not
+ * sleep.  (FUTEX_WAIT on IN_KERN returns at once once the word is
+ * IN_CHILD.)  The clear comes before every sleep, even with no spin, so that
+ * a flag left set (a handler that left a spin by siglongjmp) costs no
+ * wake-up either.
  */
 static inline void sw_stub_wait_resume(struct sw_page *page)
 {
-	uint32_t *win = sw__spin_window(), w;
+	uint32_t *win = sw__spin_window(), w, mon;
 	uint64_t t0, took;
 
 	if (__atomic_load_n(&page->state, __ATOMIC_ACQUIRE) ==
 	    SW_STATE_IN_CHILD)
 		return;
-	if (!(__atomic_load_n(&page->monitor, __ATOMIC_RELAXED) &
-	      SW_MON_STUB_SPIN)) {
+	mon = __atomic_load_n(&page->monitor, __ATOMIC_RELAXED);
+	if (!(mon & SW_MON_STUB_SPIN)) {
 		sw__sleep_resume(page); /* same CPU, or no polling */
 		return;
 	}
-	w = __atomic_load_n(win, __ATOMIC_RELAXED);
+	w = mon & SW_MON_SLEEPING ? 0 : __atomic_load_n(win, __ATOMIC_RELAXED);
 	t0 = sw__ticks();
 	if (w) {
 		__atomic_store_n(&page->stub, SW_STUB_SPINNING,
@@ -856,12 +867,14 @@ static inline void sw_stub_wait_resume(struct sw_page *page)
 				break;
 			sw__relax();
 		}
-		__atomic_store_n(&page->stub, 0, __ATOMIC_SEQ_CST);
-		if (__atomic_load_n(&page->state, __ATOMIC_SEQ_CST) ==
-		    SW_STATE_IN_CHILD)
-			return; /* caught: the window stays */
 	}
+	__atomic_store_n(&page->stub, 0, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&page->state, __ATOMIC_SEQ_CST) ==
+	    SW_STATE_IN_CHILD)
+		return; /* caught (or resumed before any spin): w stays */
 	sw__sleep_resume(page);
+	if (mon & SW_MON_SLEEPING)
+		return; /* no spin was tried: nothing learnt */
 	/* how long after the spin began the monitor resumed (0 if it came
 	 * first: a counter read on another CPU may lag by a little) */
 	took = __atomic_load_n(&page->resume_ticks, __ATOMIC_RELAXED);

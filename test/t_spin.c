@@ -4,18 +4,24 @@
  * its resume on its own window (sw_stub_wait_resume(), SW_STUB_SPINNING)
  * while the monitor spins for its report, across two CPUs.
  *
- *   windows_race  20,000 round trips in which the stub reports, and the
- *                 monitor resumes, after random busy delays from 0 to past
- *                 the longest window of either side, so that reports and
- *                 resumes land at the ends of both windows as they grow
- *                 and shrink: every round trip completes (a lost wake-up
- *                 would leave the stub asleep until its stall kill), and
- *                 the stub's spin caught some of its resumes (it slept,
- *                 voluntarily, fewer times than it waited).
+ *   windows_race  20,000 round trips with a random window each: the stub
+ *                 sets its spin window (this file's own, sw__spin_window())
+ *                 at random before each wait, and the monitor resumes it
+ *                 within 2 us either side of that window's end; the stub
+ *                 reports after a random delay, every other round under
+ *                 1 us (the monitor's spin catches it, so the stub spins in
+ *                 turn), the others up to past the monitor's budget
+ *                 (poll_max_ns 100 us, longer than a wake-up across CPUs
+ *                 takes here, so that the budget can grow).  Every round
+ *                 trip completes (a lost wake-up would leave the stub
+ *                 asleep until its stall kill), and the stub counts the
+ *                 resumes its spin caught (no sleep in a wait that began
+ *                 before the resume): some must be.
  *   lying_flag    a stub that says it spins (SW_STUB_SPINNING) and then
- *                 sleeps in FUTEX_WAIT gets no wake-up from the resume: it
- *                 stalls, and is killed as a stall, on time, like any other;
- *                 a second stub of the loop goes on.
+ *                 sleeps in FUTEX_WAIT gets no wake-up from the resume (its
+ *                 FUTEX_WAIT never returns): it stalls, and is killed as a
+ *                 stall, on time, like any other; a second stub of the loop
+ *                 goes on.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -23,6 +29,7 @@
 #include <linux/futex.h>
 #include <sched.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,7 +38,9 @@
 
 #define REQ_LIE (T_REQ_CMD + 100) /* report, then lie: SPINNING and sleep */
 #define ROUNDS 20000u
-#define DELAY_MAX_NS 80000u /* past both sides' longest windows (50 us) */
+#define POLL_MAX_NS 100000u /* the monitor's longest budget: past its wake-up */
+#define REPORT_MAX_NS 120000u /* the stub's report delay: past that budget */
+#define EDGE_NS 2000u       /* resumes land this close to a window's end  */
 
 static uint64_t mono_ns(void)
 {
@@ -59,6 +68,10 @@ static int role_jitter(struct sw_page *page, void *arg)
 	sw_stub_handshake(page); /* the spawn's report */
 	for (;;) {
 		uint64_t req = __atomic_load_n(&p->req, __ATOMIC_ACQUIRE);
+		uint64_t win = __atomic_load_n(&p->arg, __ATOMIC_RELAXED);
+		struct rusage ru;
+		long before;
+		bool resumed;
 
 		if (req == T_REQ_STOP)
 			return 0;
@@ -67,13 +80,28 @@ static int role_jitter(struct sw_page *page, void *arg)
 			sw_stub_report(page);
 			__atomic_store_n(&page->stub, SW_STUB_SPINNING,
 					 __ATOMIC_SEQ_CST);
-			for (;;)
+			/* counts each return: a wake-up would show */
+			for (;;) {
 				syscall(SYS_futex, &page->state, FUTEX_WAIT,
 					SW_STATE_IN_KERN, NULL, NULL, 0);
+				__atomic_fetch_add(&p->rounds, 1,
+						   __ATOMIC_RELAXED);
+			}
 		}
 		busy_ns(__atomic_load_n(&p->delay_ns, __ATOMIC_RELAXED));
 		__atomic_store_n(&p->ack, req + 1, __ATOMIC_RELEASE);
-		sw_stub_handshake(page);
+		sw_stub_report(page);
+		if (win)
+			__atomic_store_n(sw__spin_window(), (uint32_t)win,
+					 __ATOMIC_RELAXED);
+		syscall(SYS_getrusage, RUSAGE_SELF, &ru);
+		before = ru.ru_nvcsw;
+		resumed = __atomic_load_n(&page->state, __ATOMIC_ACQUIRE) ==
+			  SW_STATE_IN_CHILD;
+		sw_stub_wait_resume(page);
+		syscall(SYS_getrusage, RUSAGE_SELF, &ru);
+		if (!resumed && ru.ru_nvcsw == before)
+			__atomic_fetch_add(&p->result, 1, __ATOMIC_RELAXED);
 	}
 }
 
@@ -122,22 +150,6 @@ static struct sw_stub *spawn_jitter(struct sw_loop *loop, int cpu)
 	return s;
 }
 
-static uint64_t voluntary_switches(pid_t pid)
-{
-	char path[64], line[128];
-	unsigned long long n = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "re");
-	t_assert(f);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "voluntary_ctxt_switches: %llu", &n) == 1)
-			break;
-	fclose(f);
-	return n;
-}
-
 /* Run round trips until the monitor lets the stub spin (it reported from
  * the other CPU); skip where it never does (no RDTSCP, so the monitor
  * cannot tell the stub's CPU). */
@@ -158,29 +170,56 @@ static void until_spin_allowed(struct sw_stub *s)
 	t_skip("the monitor never let the stub spin (no RDTSCP?)");
 }
 
+/* The CPU counter's ticks per ns (the stub's windows are in ticks). */
+static double ticks_per_ns(void)
+{
+	uint64_t t0 = mono_ns(), c0 = sw__ticks(), t1, c1;
+
+	busy_ns(20 * 1000000ull);
+	t1 = mono_ns();
+	c1 = sw__ticks();
+	return (double)(c1 - c0) / (double)(t1 - t0);
+}
+
 static void case_windows_race(intptr_t unused)
 {
 	struct sw_loop *loop;
 	struct sw_stub *s;
 	struct t_payload *p;
 	uint32_t rnd = (uint32_t)getpid() * 2654435761u | 1;
-	uint64_t before, slept;
+	double tpn;
 	int b;
 
 	pin_apart(&b);
-	loop = t_loop_opts(T_FTICK_NS, T_STALL, 0, SW_LOOP_ADAPTIVE_POLL);
+	tpn = ticks_per_ns();
+	{
+		struct sw_loop_opts lo = SW_LOOP_OPTS_INIT;
+
+		lo.tick_ns = T_FTICK_NS;
+		lo.stall_ticks = T_STALL;
+		lo.flags = SW_LOOP_ADAPTIVE_POLL;
+		lo.poll_max_ns = POLL_MAX_NS;
+		t_assert_rc(sw_loop_new(&lo, &loop), 0);
+	}
 	s = spawn_jitter(loop, b);
 	p = t_pl(s);
 	until_spin_allowed(s);
-	before = voluntary_switches(sw_stub_pid(s));
+	p->result = 0;
 	for (uint32_t i = 0; i < ROUNDS; i++) {
 		struct sw_event ev;
+		uint32_t win;
+		int64_t at;
 		int rc;
 
 		rnd ^= rnd << 13; /* xorshift32 */
 		rnd ^= rnd >> 17;
 		rnd ^= rnd << 5;
-		p->delay_ns = rnd % DELAY_MAX_NS;
+		win = SW__SPIN_START + rnd % (SW__SPIN_MAX - SW__SPIN_START);
+		p->arg = win;
+		/* every other round a report the monitor's spin catches, so
+		 * that the stub spins (it does not while the monitor
+		 * sleeps); the others up to past the monitor's budget */
+		p->delay_ns = (rnd >> 3) % (rnd & 1 ? 1000u : REPORT_MAX_NS);
 		p->req = 1000 + i;
 		rc = sw_stub_run(s, &ev);
 		if (rc != SW_EV_REPORT)
@@ -190,15 +229,18 @@ static void case_windows_race(intptr_t unused)
 			     t_ev_name(rc));
 		t_assert_eq(__atomic_load_n(&p->ack, __ATOMIC_ACQUIRE),
 			    1000 + i + 1);
-		/* the resume comes after a delay of its own */
-		busy_ns((rnd >> 7) % DELAY_MAX_NS);
+		/* the next resume: within EDGE_NS of the end of the window
+		 * the stub spins on now */
+		at = (int64_t)((double)win / tpn) +
+		     (int64_t)((rnd >> 11) % (2 * EDGE_NS)) - EDGE_NS;
+		busy_ns(at > 0 ? (uint64_t)at : 0);
 	}
-	slept = voluntary_switches(sw_stub_pid(s)) - before;
-	t_note("%u round trips: the stub slept %" PRIu64 " times (%.1f %%), "
-	       "its spin caught the rest", ROUNDS, slept,
-	       100.0 * (double)slept / ROUNDS);
-	t_assert_msg(slept < ROUNDS, "the stub's spin caught no resume: slept "
-		     "%" PRIu64 " times in %u waits", slept, ROUNDS);
+	t_note("%u round trips at the ends of random windows (%.2f counter "
+	       "ticks a ns): the stub's spin caught %" PRIu64 " resumes", ROUNDS,
+	       tpn, p->result);
+	t_assert_msg(p->result > 0, "the stub's spin caught no resume in %u",
+		     ROUNDS);
+	p->arg = 0;
 	t_stop(s);
 	t_assert(sw_loop_free(loop) == NULL);
 }
@@ -208,7 +250,7 @@ static void case_lying_flag(intptr_t unused)
 	struct sw_loop *loop;
 	struct sw_stub *liar, *other;
 	struct sw_event ev;
-	uint64_t t0, t1;
+	uint64_t t0, t1, returns;
 	int b, rc;
 
 	pin_apart(&b);
@@ -222,7 +264,11 @@ static void case_lying_flag(intptr_t unused)
 	t_assert(t_wait_proc_state(sw_stub_pid(liar), "S", 10ull * 1000000000));
 	t_assert(__atomic_load_n(&sw_stub_page(liar)->stub, __ATOMIC_SEQ_CST) &
 		 SW_STUB_SPINNING);
-	/* its resume trusts the flag: no wake-up, so it stalls */
+	/* it waits under a word that lets it spin, so its resume trusts the
+	 * flag: no wake-up (its FUTEX_WAIT never returns), so it stalls */
+	t_assert(__atomic_load_n(&sw_stub_page(liar)->monitor,
+				 __ATOMIC_RELAXED) & SW_MON_STUB_SPIN);
+	returns = __atomic_load_n(&t_pl(liar)->rounds, __ATOMIC_RELAXED);
 	t_pl(liar)->req = 7;
 	t0 = t_now_ns();
 	t_assert_rc(sw_stub_resume(liar), 0);
@@ -238,6 +284,9 @@ static void case_lying_flag(intptr_t unused)
 		t_note_event(rc, &ev);
 	t_assert_rc(rc, SW_EV_KILL);
 	t_assert_kill_window("lying stub", loop, t0, t1, &ev.kill);
+	t_assert_msg(__atomic_load_n(&t_pl(liar)->rounds, __ATOMIC_RELAXED) ==
+			     returns,
+		     "the lying stub's FUTEX_WAIT returned: it was woken");
 	t_assert(sw_stub_free(liar) == NULL);
 	t_stop(other);
 	t_assert(sw_loop_free(loop) == NULL);
