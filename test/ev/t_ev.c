@@ -252,7 +252,7 @@ int t_run(const char *prog, const struct t_case *cases, size_t n)
 		pid_t pid;
 		int r;
 
-		int lock = t_cpu_lock(0);
+		int lock = t_cpu_lock(c->alone);
 
 		fflush(NULL);
 		pid = fork();

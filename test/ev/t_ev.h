@@ -58,6 +58,8 @@ struct t_case {
 	int (*fn)(void *arg);
 	void *arg;
 	unsigned timeout_ms;
+	bool alone; /* it loads the whole machine: no other case of the
+	               suite runs beside it (t_cpu_lock()) */
 };
 
 /* Run every case, each in its own forked process group with a timeout, and
