@@ -566,7 +566,7 @@ static bool step(struct input *in)
 		break;
 	}
 	case 3:
-		/* sw_stub_report() without its RDTSCP (this CPU may lack it)
+		/* sw_stub_report() without its sw__cpu()
 		 * and on the harness's fd, whatever report_fd says */
 		__atomic_store_n(&F.page->state, SW_STATE_IN_KERN,
 				 __ATOMIC_SEQ_CST);

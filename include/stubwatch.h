@@ -102,7 +102,7 @@ extern "C" {
 /* Bits of sw_page.monitor, written by the monitor. */
 #define SW_MON_SLEEPING 1u /* it sleeps (or is about to) in epoll_wait: a
                               report must write the eventfd to wake it     */
-#define SW_MON_WANT_CPU 2u /* write stub_cpu at each report (RDTSCP works) */
+#define SW_MON_WANT_CPU 2u /* write stub_cpu at each report (sw__cpu())  */
 #define SW_MON_STUB_SPIN 4u /* the stub may spin for its next resume: the
                                monitor runs on another CPU and polls
                                (SW_LOOP_ADAPTIVE_POLL)                    */
@@ -725,18 +725,19 @@ static inline long sw__syscall6(long nr, long a, long b, long c, long d,
 
 #define SW__FUTEX_WAIT 0
 
-/* The current CPU without a system call: RDTSCP's TSC_AUX holds it on
- * Linux/x86_64.  Called only when the monitor has checked that the CPU has
- * RDTSCP (SW_MON_WANT_CPU); -1 on other architectures. */
+/* The current CPU without a system call.  On x86_64 Linux the limit of a
+ * per-CPU segment of the GDT holds it (bits 0-11; the node above), whether
+ * or not the CPU has RDTSCP: the vDSO's getcpu reads it with LSL, and so
+ * does this, on the same selector (GDT entry 15, ring 3).  -1 where LSL
+ * fails and on other architectures. */
+#define SW__CPUNODE_SEG (15u * 8u + 3u)
 static inline int32_t sw__cpu(void)
 {
 #if defined(__x86_64__)
-	uint32_t lo, hi, aux;
+	uint32_t p = UINT32_MAX; /* LSL leaves it as it is if it fails */
 
-	__asm__ volatile("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux));
-	(void)lo;
-	(void)hi;
-	return (int32_t)(aux & 0xfff);
+	__asm__ volatile("lsl %1, %0" : "+r"(p) : "r"(SW__CPUNODE_SEG));
+	return p == UINT32_MAX ? -1 : (int32_t)(p & 0xfff);
 #else
 	return -1;
 #endif
@@ -789,7 +790,7 @@ static inline void sw__relax(void)
 }
 #else
 /* aarch64: the monitor cannot tell there which CPU a stub reported from
- * (no RDTSCP), so it never lets one spin (SW_MON_STUB_SPIN) and these are
+ * (sw__cpu() has no way to read it without a system call), so it never lets one spin (SW_MON_STUB_SPIN) and these are
  * not used yet; generic timer ticks at 10..100 MHz (a 1 GHz counter, from
  * ARMv8.6, would want them scaled by CNTFRQ_EL0). */
 #define SW__SPIN_START (1u << 5)

@@ -122,7 +122,7 @@ struct sw_loop {
 	uint32_t timer_div;
 	unsigned flags;
 	uint32_t poll_max_ns;
-	bool cpu_hint;                /* stubs can tell their CPU (RDTSCP)   */
+	bool cpu_hint;                /* stubs can tell their CPU (sw__cpu)  */
 
 	volatile uint8_t *fork_guard; /* MADV_WIPEONFORK page: 0 in a child */
 	int busy;                     /* a wait or dispatch runs (atomic)   */

@@ -7,9 +7,6 @@
  * from the monitor's CPU: there the spin would only keep it from running.
  */
 #include <sched.h>
-#if defined(__x86_64__)
-#include <cpuid.h>
-#endif
 
 #include "internal.h"
 
@@ -22,18 +19,17 @@ static inline void cpu_relax(void)
 #endif
 }
 
+/* Can stubs say which CPU they reported from (sw__cpu())?  Only if it
+ * agrees with the kernel here; a migration between the two reads may spoil
+ * one try. */
 void sw__poll_init(struct sw_loop *loop)
 {
-#if defined(__x86_64__)
-	unsigned a, b, c, d;
-
-	/* CPUID 0x80000001 EDX bit 27: RDTSCP, which stubs use to say which
-	 * CPU they reported from. */
-	loop->cpu_hint = __get_cpuid(0x80000001, &a, &b, &c, &d) &&
-			 (d & (1u << 27));
-#else
 	loop->cpu_hint = false;
-#endif
+	for (int i = 0; i < 3 && !loop->cpu_hint; i++) {
+		int cpu = sched_getcpu();
+
+		loop->cpu_hint = cpu >= 0 && sw__cpu() == cpu;
+	}
 }
 
 static uint32_t budget_start(const struct sw_loop *loop)

@@ -151,8 +151,8 @@ static struct sw_stub *spawn_jitter(struct sw_loop *loop, int cpu)
 }
 
 /* Run round trips until the monitor lets the stub spin (it reported from
- * the other CPU); skip where it never does (no RDTSCP, so the monitor
- * cannot tell the stub's CPU). */
+ * the other CPU); skip where it never does (sw__cpu() fails there, so the
+ * monitor cannot tell the stub's CPU). */
 static void until_spin_allowed(struct sw_stub *s)
 {
 	struct sw_page *page = sw_stub_page(s);
@@ -167,7 +167,7 @@ static void until_spin_allowed(struct sw_stub *s)
 		    SW_MON_STUB_SPIN)
 			return;
 	}
-	t_skip("the monitor never let the stub spin (no RDTSCP?)");
+	t_skip("the monitor never let the stub spin (sw__cpu() fails?)");
 }
 
 /* The CPU counter's ticks per ns (the stub's windows are in ticks). */
