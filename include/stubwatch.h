@@ -72,10 +72,9 @@ extern "C" {
  * request/report protocol (and, in a UML-style stub, its signal stack).
  *
  * The monitor writes magic, abi, size and report_fd once, before the stub
- * starts, and `monitor` (and `resume_ticks`) at each resume.  It reads back only `state`,
- * `stub_cpu` and `stub`, and treats whatever it finds there as untrusted:
- * a `state`
- * other than SW_STATE_IN_KERN and SW_STATE_IN_CHILD is a protocol violation
+ * starts, and `monitor` (and `resume_ticks`) at each resume.  It reads back
+ * only `state`, `stub_cpu` and `stub`, and treats whatever it finds there as
+ * untrusted: a `state` other than SW_STATE_IN_KERN and SW_STATE_IN_CHILD is a protocol violation
  * and the stub is killed with SW_KILL_PROTOCOL; a false `stub_cpu` can only
  * make the monitor's adaptive polling worse for that stub, and a false
  * SW_STUB_SPINNING only leaves the stub asleep without its wake-up, so that
@@ -748,12 +747,23 @@ static inline int32_t sw__cpu(void)
  * eventfd.  The report's contents must be written to the payload before
  * this call.
  */
+static inline uint32_t *sw__spin_window(void);
+
 static inline void sw_stub_report(struct sw_page *page)
 {
 	static const uint64_t one = 1;
+	uint32_t mon = __atomic_load_n(&page->monitor, __ATOMIC_RELAXED);
 
-	if (__atomic_load_n(&page->monitor, __ATOMIC_RELAXED) & SW_MON_WANT_CPU)
+	if (mon & SW_MON_WANT_CPU)
 		page->stub_cpu = sw__cpu();
+	/* It will spin for the resume (sw_stub_wait_resume()): say so before
+	 * the report is out, so that a monitor quick to answer finds the flag
+	 * already set.  (Released by the store of IN_KERN below.) */
+	if ((mon & (SW_MON_STUB_SPIN | SW_MON_SLEEPING)) == SW_MON_STUB_SPIN &&
+	    __atomic_load_n(sw__spin_window(), __ATOMIC_RELAXED) &&
+	    !__atomic_load_n(&page->stub, __ATOMIC_RELAXED))
+		__atomic_store_n(&page->stub, SW_STUB_SPINNING,
+				 __ATOMIC_RELAXED);
 	/* Sequentially consistent store then load, against the monitor's
 	 * store of SW_MON_SLEEPING then load of state: at least one side sees
 	 * the other, so a report never goes without a wake-up.  A monitor
@@ -829,20 +839,24 @@ static inline void sw__sleep_resume(struct sw_page *page)
  * from another CPU) and is not asleep itself (SW_MON_SLEEPING: then its
  * answer waits for its own wake-up, and a spin would only burn the CPU),
  * first spin for the window, saying so in the page (SW_STUB_SPINNING), so
- * that the resume can skip its FUTEX_WAKE; then sleep in FUTEX_WAIT.
+ * that the resume can skip its FUTEX_WAKE; then sleep in FUTEX_WAIT.  The
+ * flag is set by the report already, before the monitor can see it, and
+ * stays set while the stub's spins catch their resumes: in that steady
+ * state neither side makes a system call, and the stub no locked store.
  *
- * No lost wake-up: the stub stores SW_STUB_SPINNING with a sequentially
- * consistent store, and, whenever the monitor allowed spinning, clears it
- * with one before any sleep, and then looks at `state` with a sequentially
- * consistent load; the monitor stores IN_CHILD, then loads `stub`, both
- * sequentially consistent, and skips the wake-up only if the flag is set.
- * In their one total order, either the monitor's load comes after the
- * clear, and it wakes the stub, or it comes before, and then so does its
- * store of IN_CHILD, which the stub's load after the clear sees: it does not
- * sleep.  (FUTEX_WAIT on IN_KERN returns at once once the word is
- * IN_CHILD.)  The clear comes before every sleep, even with no spin, so that
- * a flag left set (a handler that left a spin by siglongjmp) costs no
- * wake-up either.
+ * No lost wake-up: whenever the flag is set, the stub clears it with a
+ * sequentially consistent store before any sleep, and then looks at
+ * `state` with a sequentially consistent load; the monitor stores
+ * IN_CHILD, then loads `stub`, both sequentially consistent, and skips the
+ * wake-up only if the flag is set.  In their one total order, either the
+ * monitor's load comes after the clear, and it wakes the stub, or it comes
+ * before, and then so does its store of IN_CHILD, which the stub's load
+ * after the clear sees: it does not sleep.  (FUTEX_WAIT on IN_KERN returns
+ * at once once the word is IN_CHILD.)  A flag set while the stub runs costs
+ * nothing: the stub is not asleep, and finds IN_CHILD when it comes to
+ * wait.  The clear comes before every sleep, whatever the monitor word
+ * says, so that a flag left set (by a handler that left a spin by
+ * siglongjmp, or by a report whose wait never came) costs no wake-up.
  */
 static inline void sw_stub_wait_resume(struct sw_page *page)
 {
@@ -853,28 +867,31 @@ static inline void sw_stub_wait_resume(struct sw_page *page)
 	    SW_STATE_IN_CHILD)
 		return;
 	mon = __atomic_load_n(&page->monitor, __ATOMIC_RELAXED);
-	if (!(mon & SW_MON_STUB_SPIN)) {
-		sw__sleep_resume(page); /* same CPU, or no polling */
-		return;
-	}
-	w = mon & SW_MON_SLEEPING ? 0 : __atomic_load_n(win, __ATOMIC_RELAXED);
+	w = (mon & (SW_MON_STUB_SPIN | SW_MON_SLEEPING)) == SW_MON_STUB_SPIN
+		    ? __atomic_load_n(win, __ATOMIC_RELAXED)
+		    : 0;
 	t0 = sw__ticks();
 	if (w) {
-		__atomic_store_n(&page->stub, SW_STUB_SPINNING,
-				 __ATOMIC_SEQ_CST);
+		if (!__atomic_load_n(&page->stub, __ATOMIC_RELAXED))
+			__atomic_store_n(&page->stub, SW_STUB_SPINNING,
+					 __ATOMIC_RELAXED);
 		while (__atomic_load_n(&page->state, __ATOMIC_ACQUIRE) !=
 		       SW_STATE_IN_CHILD) {
 			if (sw__ticks() - t0 >= w)
-				break;
+				goto sleep;
 			sw__relax();
 		}
+		return; /* caught: the flag stays, w too */
 	}
-	__atomic_store_n(&page->stub, 0, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&page->state, __ATOMIC_SEQ_CST) ==
-	    SW_STATE_IN_CHILD)
-		return; /* caught (or resumed before any spin): w stays */
+sleep:
+	if (__atomic_load_n(&page->stub, __ATOMIC_RELAXED)) {
+		__atomic_store_n(&page->stub, 0, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&page->state, __ATOMIC_SEQ_CST) ==
+		    SW_STATE_IN_CHILD)
+			return; /* resumed just as the spin ended: w stays */
+	}
 	sw__sleep_resume(page);
-	if (mon & SW_MON_SLEEPING)
+	if (!(mon & SW_MON_STUB_SPIN) || (mon & SW_MON_SLEEPING))
 		return; /* no spin was tried: nothing learnt */
 	/* how long after the spin began the monitor resumed (0 if it came
 	 * first: a counter read on another CPU may lag by a little) */
