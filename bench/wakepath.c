@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * wakepath: the kernel's wake-up paths alone, without the library, so that a
+ * round trip's tail can be split between the kernel and stubwatch.
+ *
+ * Two processes, the monitor on CPU 0 and the stub on CPU 1 (or the CPUs
+ * given), bounce one word of a shared page.  The monitor always resumes the
+ * stub with FUTEX_WAKE and the stub always waits in FUTEX_WAIT, as in
+ * stubwatch-bench; they differ only in how the stub wakes the monitor:
+ *
+ *   futex     FUTEX_WAKE; the monitor waits in FUTEX_WAIT (the bench's futex)
+ *   epoll-et  an eventfd write; the monitor waits in epoll_wait on it,
+ *             edge-triggered, no read (stubwatch's blocking wait)
+ *   read      an eventfd write; the monitor blocks in read() on it
+ *   poll      an eventfd write; the monitor waits in poll(), then reads
+ *
+ * The paths alternate in rotating order, each rep with a new stub; the
+ * report is p50 and p99 per path (median over the reps) and each path's p99
+ * over futex's, per rep.
+ *
+ *   bench/wakepath [--n N] [--reps R] [--cpus A,B]
+ */
+#include <errno.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+enum path { P_FUTEX, P_EPOLL, P_READ, P_POLL, NPATH };
+
+static const char *const path_names[NPATH] = { "futex", "epoll-et", "read",
+					       "poll" };
+
+#define MAX_REPS 64
+#define WARMUP   2000
+
+struct shared {
+	uint32_t to_stub; /* 1: the stub's turn */
+	uint32_t to_mon;  /* 1: the monitor's turn */
+};
+
+static struct shared *sh;
+
+static long futex(uint32_t *w, int op, uint32_t val)
+{
+	return syscall(SYS_futex, w, op, val, NULL, NULL, 0);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+static void pin(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0) {
+		fprintf(stderr, "wakepath: CPU %d: %s\n", cpu, strerror(errno));
+		_exit(1);
+	}
+}
+
+static void stub_main(enum path p, int efd, int cpu)
+{
+	static const uint64_t one = 1;
+
+	pin(cpu);
+	for (;;) {
+		while (__atomic_load_n(&sh->to_stub, __ATOMIC_ACQUIRE) != 1)
+			futex(&sh->to_stub, FUTEX_WAIT, 0);
+		__atomic_store_n(&sh->to_stub, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&sh->to_mon, 1, __ATOMIC_RELEASE);
+		if (p == P_FUTEX)
+			futex(&sh->to_mon, FUTEX_WAKE, 1);
+		else if (write(efd, &one, sizeof(one)) < 0)
+			_exit(1);
+	}
+}
+
+static void monitor_wait(enum path p, int efd, int epfd)
+{
+	struct pollfd pfd = { .fd = efd, .events = POLLIN };
+	struct epoll_event ev;
+	uint64_t v;
+
+	while (__atomic_load_n(&sh->to_mon, __ATOMIC_ACQUIRE) != 1) {
+		switch (p) {
+		case P_FUTEX:
+			futex(&sh->to_mon, FUTEX_WAIT, 0);
+			break;
+		case P_EPOLL:
+			epoll_wait(epfd, &ev, 1, -1);
+			break;
+		case P_READ:
+			if (read(efd, &v, sizeof(v)) < 0)
+				return;
+			break;
+		case P_POLL:
+			poll(&pfd, 1, -1);
+			if (read(efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				return;
+			break;
+		case NPATH:
+			return;
+		}
+	}
+	__atomic_store_n(&sh->to_mon, 0, __ATOMIC_RELAXED);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(const double *v, int n)
+{
+	double s[MAX_REPS];
+
+	memcpy(s, v, (size_t)n * sizeof(*s));
+	qsort(s, (size_t)n, sizeof(*s), cmp_d);
+	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+/* One rep of one path: n timed round trips with a new stub. */
+static int run(enum path p, uint64_t *lat, int n, int cpu_a, int cpu_b)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET };
+	int efd = eventfd(0, p == P_POLL ? EFD_NONBLOCK : 0);
+	int epfd = epoll_create1(EPOLL_CLOEXEC);
+	pid_t pid;
+
+	if (efd < 0 || epfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, efd, &ev) < 0)
+		return -errno;
+	sh->to_stub = sh->to_mon = 0;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0)
+		stub_main(p, efd, cpu_b);
+	pin(cpu_a);
+	for (int i = -WARMUP; i < n; i++) {
+		uint64_t t0 = now_ns();
+
+		__atomic_store_n(&sh->to_stub, 1, __ATOMIC_RELEASE);
+		futex(&sh->to_stub, FUTEX_WAKE, 1);
+		monitor_wait(p, efd, epfd);
+		if (i >= 0)
+			lat[i] = now_ns() - t0;
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(efd);
+	close(epfd);
+	qsort(lat, (size_t)n, sizeof(*lat), cmp_u64);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static double p50[NPATH][MAX_REPS], p99[NPATH][MAX_REPS];
+	int n = 30000, reps = 8, cpu_a = 0, cpu_b = 1;
+	uint64_t *lat;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--n") && i + 1 < argc)
+			n = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+			reps = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--cpus") && i + 1 < argc &&
+			 sscanf(argv[++i], "%d,%d", &cpu_a, &cpu_b) == 2)
+			;
+		else {
+			fprintf(stderr, "usage: wakepath [--n N] [--reps R] "
+					"[--cpus A,B]\n");
+			return 2;
+		}
+	}
+	if (n < 100 || reps < 1 || reps > MAX_REPS) {
+		fprintf(stderr, "wakepath: --n at least 100, --reps 1..%d\n",
+			MAX_REPS);
+		return 2;
+	}
+	sh = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	lat = malloc((size_t)n * sizeof(*lat));
+	if (sh == MAP_FAILED || !lat) {
+		fprintf(stderr, "wakepath: out of memory\n");
+		return 1;
+	}
+	for (int rep = 0; rep < reps; rep++) {
+		for (int k = 0; k < NPATH; k++) {
+			enum path p = (enum path)((k + rep) % NPATH);
+			int r = run(p, lat, n, cpu_a, cpu_b);
+
+			if (r < 0) {
+				fprintf(stderr, "wakepath: %s: %s\n",
+					path_names[p], strerror(-r));
+				return 1;
+			}
+			p50[p][rep] = (double)lat[n / 2] / 1e3;
+			p99[p][rep] = (double)lat[(size_t)n * 99 / 100] / 1e3;
+		}
+	}
+	printf("wakepath: monitor on CPU %d, stub on CPU %d; %d reps of %d "
+	       "round trips, paths alternating\n", cpu_a, cpu_b, reps, n);
+	printf("%-9s %8s %8s   %s\n", "path", "p50 us", "p99 us",
+	       "p99 / futex p99, per rep: median [min .. max]");
+	for (int p = 0; p < NPATH; p++) {
+		double r[MAX_REPS], lo = 1e300, hi = 0;
+
+		for (int i = 0; i < reps; i++) {
+			r[i] = p99[p][i] / p99[P_FUTEX][i];
+			lo = r[i] < lo ? r[i] : lo;
+			hi = r[i] > hi ? r[i] : hi;
+		}
+		printf("%-9s %8.2f %8.2f   %.3f [%.3f .. %.3f]\n",
+		       path_names[p], median(p50[p], reps),
+		       median(p99[p], reps), median(r, reps), lo, hi);
+	}
+	free(lat);
+	return 0;
+}
