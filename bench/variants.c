@@ -168,13 +168,17 @@ int bench_stub_main(struct sw_page *page, void *arg)
 {
 	struct bench_payload *pl = sw_page_payload(page);
 	uint32_t cmd, rnd = (uint32_t)syscall(SYS_getpid) * 2654435761u | 1;
+	bool resumed = false; /* by the handshake at the end of the round */
 
 	/* arg points into this copy of the bench's memory: a comm name that
 	 * lets perf --per-thread tell stub from monitor. */
 	syscall(SYS_prctl, PR_SET_NAME, (unsigned long)arg, 0, 0, 0);
 	sw_stub_report(page); /* the spawn handshake, always via the eventfd */
 	for (;;) {
-		if (__atomic_load_n(&pl->wake, __ATOMIC_RELAXED) == WAKE_SPIN)
+		if (resumed)
+			resumed = false;
+		else if (__atomic_load_n(&pl->wake, __ATOMIC_RELAXED) ==
+			 WAKE_SPIN)
 			spin_wait_resume(page, pl);
 		else
 			sw_stub_wait_resume(page);
@@ -195,7 +199,8 @@ int bench_stub_main(struct sw_page *page, void *arg)
 		if (__builtin_expect(pl->work_ns != 0, 0))
 			busy_work(pl->work_ns);
 		if (pl->wake == WAKE_EVENTFD) {
-			sw_stub_report(page);
+			sw_stub_handshake(page); /* the report, then the wait */
+			resumed = true;
 		} else if (pl->wake == WAKE_SPIN) {
 			__atomic_store_n(&page->state, SW_STATE_IN_KERN,
 					 __ATOMIC_RELEASE);

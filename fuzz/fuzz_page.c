@@ -416,7 +416,8 @@ static void check_page(void)
 	memcpy(&old_mon, F.shadow + mon, 4);
 	new_mon = __atomic_load_n(&F.page->monitor, __ATOMIC_RELAXED);
 	if (new_mon &
-	    ~(SW_MON_SLEEPING | SW_MON_WANT_CPU | SW_MON_STUB_SPIN) &
+	    ~(SW_MON_SLEEPING | SW_MON_WANT_CPU | SW_MON_STUB_SPIN |
+	      SW_MON_CPU_SEG) &
 	    ~old_mon)
 		fail("the monitor wrote monitor bits %#x", new_mon);
 	memcpy(F.shadow, F.page, PAGE_BYTES);
@@ -566,7 +567,8 @@ static bool step(struct input *in)
 		break;
 	}
 	case 3:
-		/* sw_stub_report() without its sw__cpu()
+		/* sw_stub_report() without its sw__cpu() (a handshake's
+		 * early SW_STUB_SPINNING is case 2's to write)
 		 * and on the harness's fd, whatever report_fd says */
 		__atomic_store_n(&F.page->state, SW_STATE_IN_KERN,
 				 __ATOMIC_SEQ_CST);

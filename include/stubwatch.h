@@ -74,18 +74,18 @@ extern "C" {
  * The monitor writes magic, abi, size and report_fd once, before the stub
  * starts, and `monitor` (and `resume_ticks`) at each resume.  It reads back
  * only `state`, `stub_cpu` and `stub`, and treats whatever it finds there as
- * untrusted: a `state` other than SW_STATE_IN_KERN and SW_STATE_IN_CHILD is a protocol violation
- * and the stub is killed with SW_KILL_PROTOCOL; a false `stub_cpu` can only
- * make the monitor's adaptive polling worse for that stub, and a false
- * SW_STUB_SPINNING only leaves the stub asleep without its wake-up, so that
- * it stalls and is killed like any other silent stub (the monitor's cost of
- * a resume stays a few loads and stores either way).  A stub that
- * skips its eventfd write while SW_MON_SLEEPING is set only slows itself
- * down: its report is found in the state word when the watchdog looks at
- * it, at the latest at its stall deadline (N*T after its resume, as for a
- * kill), and taken as a report, never as a stall, since an honest stub may
- * be preempted between the two.  The monitor never trusts magic, abi, size,
- * report_fd, monitor or resume_ticks back.
+ * untrusted: a `state` other than SW_STATE_IN_KERN and SW_STATE_IN_CHILD is a
+ * protocol violation and the stub is killed with SW_KILL_PROTOCOL; a false
+ * `stub_cpu` can only make the monitor's adaptive polling worse for that stub,
+ * and a false SW_STUB_SPINNING only leaves the stub asleep without its wake-up,
+ * so that it stalls and is killed like any other silent stub (the monitor's
+ * cost of a resume stays a few loads and stores either way).  A stub that skips
+ * its eventfd write while SW_MON_SLEEPING is set only slows itself down: its
+ * report is found in the state word when the watchdog looks at it, at the
+ * latest at its stall deadline (N*T after its resume, as for a kill), and taken
+ * as a report, never as a stall, since an honest stub may be preempted between
+ * the two.  The monitor never trusts magic, abi, size, report_fd, monitor or
+ * resume_ticks back.
  *
  * ABI rules: fields are only ever appended inside the 64-byte header (using
  * `reserved`); a layout change that is not an append bumps SW_PAGE_ABI.
@@ -101,10 +101,15 @@ extern "C" {
 /* Bits of sw_page.monitor, written by the monitor. */
 #define SW_MON_SLEEPING 1u /* it sleeps (or is about to) in epoll_wait: a
                               report must write the eventfd to wake it     */
-#define SW_MON_WANT_CPU 2u /* write stub_cpu at each report (sw__cpu())  */
+#define SW_MON_WANT_CPU 2u /* write stub_cpu at each report, read with
+                              RDTSCP: set only where the CPU has it, for
+                              stubs built before SW_MON_CPU_SEG           */
 #define SW_MON_STUB_SPIN 4u /* the stub may spin for its next resume: the
                                monitor runs on another CPU and polls
                                (SW_LOOP_ADAPTIVE_POLL)                    */
+#define SW_MON_CPU_SEG 8u /* write stub_cpu at each report, read from the
+                             per-CPU segment (sw__cpu()); a stub honours
+                             this or SW_MON_WANT_CPU                      */
 
 /* Bits of sw_page.stub, written by the stub. */
 #define SW_STUB_SPINNING 1u /* it spins on `state` for its resume, so the
@@ -733,33 +738,33 @@ static inline long sw__syscall6(long nr, long a, long b, long c, long d,
 static inline int32_t sw__cpu(void)
 {
 #if defined(__x86_64__)
-	uint32_t p = UINT32_MAX; /* LSL leaves it as it is if it fails */
+	uint32_t p = 0xffffffffu; /* LSL leaves it as it is if it fails */
 
 	__asm__ volatile("lsl %1, %0" : "+r"(p) : "r"(SW__CPUNODE_SEG));
-	return p == UINT32_MAX ? -1 : (int32_t)(p & 0xfff);
+	return p == 0xffffffffu ? -1 : (int32_t)(p & 0xfff);
 #else
 	return -1;
 #endif
 }
 
-/*
- * Report: publish IN_KERN, then, if the monitor sleeps, wake it through the
- * eventfd.  The report's contents must be written to the payload before
- * this call.
- */
+/* The stub's spin window (below): declared here for the report. */
 static inline uint32_t *sw__spin_window(void);
 
-static inline void sw_stub_report(struct sw_page *page)
+/* sw_stub_report(); will_wait: the stub's next wait is
+ * sw_stub_wait_resume(), which clears SW_STUB_SPINNING before it sleeps,
+ * so the flag may be set already here (sw_stub_handshake()). */
+static inline void sw__report(struct sw_page *page, int will_wait)
 {
 	static const uint64_t one = 1;
 	uint32_t mon = __atomic_load_n(&page->monitor, __ATOMIC_RELAXED);
 
-	if (mon & SW_MON_WANT_CPU)
+	if (mon & (SW_MON_WANT_CPU | SW_MON_CPU_SEG))
 		page->stub_cpu = sw__cpu();
-	/* It will spin for the resume (sw_stub_wait_resume()): say so before
-	 * the report is out, so that a monitor quick to answer finds the flag
-	 * already set.  (Released by the store of IN_KERN below.) */
-	if ((mon & (SW_MON_STUB_SPIN | SW_MON_SLEEPING)) == SW_MON_STUB_SPIN &&
+	/* It will spin for the resume: say so before the report is out, so
+	 * that a monitor quick to answer finds the flag already set and skips
+	 * its FUTEX_WAKE.  (Released by the store of IN_KERN below.) */
+	if (will_wait &&
+	    (mon & (SW_MON_STUB_SPIN | SW_MON_SLEEPING)) == SW_MON_STUB_SPIN &&
 	    __atomic_load_n(sw__spin_window(), __ATOMIC_RELAXED) &&
 	    !__atomic_load_n(&page->stub, __ATOMIC_RELAXED))
 		__atomic_store_n(&page->stub, SW_STUB_SPINNING,
@@ -773,6 +778,17 @@ static inline void sw_stub_report(struct sw_page *page)
 	    SW_MON_SLEEPING)
 		sw__syscall6(SW__NR_write, page->report_fd, (long)&one,
 			     sizeof(one), 0, 0, 0);
+}
+
+/*
+ * Report: publish IN_KERN, then, if the monitor sleeps, wake it through the
+ * eventfd.  The report's contents must be written to the payload before
+ * this call.  Any wait may follow it (sw_stub_handshake() is the report for
+ * sw_stub_wait_resume(), and spares a spinning stub's resume a wake-up).
+ */
+static inline void sw_stub_report(struct sw_page *page)
+{
+	sw__report(page, 0);
 }
 
 /*
@@ -800,9 +816,10 @@ static inline void sw__relax(void)
 }
 #else
 /* aarch64: the monitor cannot tell there which CPU a stub reported from
- * (sw__cpu() has no way to read it without a system call), so it never lets one spin (SW_MON_STUB_SPIN) and these are
- * not used yet; generic timer ticks at 10..100 MHz (a 1 GHz counter, from
- * ARMv8.6, would want them scaled by CNTFRQ_EL0). */
+ * (sw__cpu() has no way to read it without a system call), so it never lets
+ * one spin (SW_MON_STUB_SPIN) and these are not used yet; generic timer
+ * ticks at 10..100 MHz (a 1 GHz counter, from ARMv8.6, would want them
+ * scaled by CNTFRQ_EL0). */
 #define SW__SPIN_START (1u << 5)
 #define SW__SPIN_MAX   (1u << 11)
 static inline uint64_t sw__ticks(void)
@@ -839,10 +856,12 @@ static inline void sw__sleep_resume(struct sw_page *page)
  * from another CPU) and is not asleep itself (SW_MON_SLEEPING: then its
  * answer waits for its own wake-up, and a spin would only burn the CPU),
  * first spin for the window, saying so in the page (SW_STUB_SPINNING), so
- * that the resume can skip its FUTEX_WAKE; then sleep in FUTEX_WAIT.  The
- * flag is set by the report already, before the monitor can see it, and
- * stays set while the stub's spins catch their resumes: in that steady
- * state neither side makes a system call, and the stub no locked store.
+ * that the resume can skip its FUTEX_WAKE; then sleep in FUTEX_WAIT.  In
+ * sw_stub_handshake() the report sets the flag already (when it will
+ * spin: the monitor allows it and this file's window is open), before the
+ * monitor can see the report, and the flag stays set while the stub's
+ * spins catch their resumes: in that steady state neither side makes a
+ * system call, and the flag costs the stub no store at all.
  *
  * No lost wake-up: whenever the flag is set, the stub clears it with a
  * sequentially consistent store before any sleep, and then looks at
@@ -872,6 +891,8 @@ static inline void sw_stub_wait_resume(struct sw_page *page)
 		    : 0;
 	t0 = sw__ticks();
 	if (w) {
+		/* (relaxed: a resume that comes before the monitor sees it
+		 * only makes a FUTEX_WAKE it did not need) */
 		if (!__atomic_load_n(&page->stub, __ATOMIC_RELAXED))
 			__atomic_store_n(&page->stub, SW_STUB_SPINNING,
 					 __ATOMIC_RELAXED);
@@ -892,7 +913,7 @@ sleep:
 	}
 	sw__sleep_resume(page);
 	if (!(mon & SW_MON_STUB_SPIN) || (mon & SW_MON_SLEEPING))
-		return; /* no spin was tried: nothing learnt */
+		return; /* no spin was allowed: nothing learnt */
 	/* how long after the spin began the monitor resumed (0 if it came
 	 * first: a counter read on another CPU may lag by a little) */
 	took = __atomic_load_n(&page->resume_ticks, __ATOMIC_RELAXED);
@@ -913,7 +934,7 @@ sleep:
 /* One stub-side round trip: report, then wait to be resumed. */
 static inline void sw_stub_handshake(struct sw_page *page)
 {
-	sw_stub_report(page);
+	sw__report(page, 1);
 	sw_stub_wait_resume(page);
 }
 

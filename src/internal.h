@@ -123,6 +123,7 @@ struct sw_loop {
 	unsigned flags;
 	uint32_t poll_max_ns;
 	bool cpu_hint;                /* stubs can tell their CPU (sw__cpu)  */
+	bool rdtscp;                  /* ...and older stubs too (RDTSCP)     */
 
 	volatile uint8_t *fork_guard; /* MADV_WIPEONFORK page: 0 in a child */
 	int busy;                     /* a wait or dispatch runs (atomic)   */

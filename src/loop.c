@@ -98,7 +98,8 @@ SW_EXPORT int sw_loop_new(const struct sw_loop_opts *opts,
 	loop->period_ns = tick / div;
 	loop->flags = flags;
 	loop->poll_max_ns = poll_max;
-	sw__poll_init(loop);
+	if (flags & SW_LOOP_ADAPTIVE_POLL)
+		sw__poll_init(loop);
 	/* The test suite's checked runs (lifecycle.h). */
 	loop->check = secure_getenv("STUBWATCH_CHECK") &&
 		      !strcmp(secure_getenv("STUBWATCH_CHECK"), "1");

@@ -7,6 +7,15 @@
  * from the monitor's CPU: there the spin would only keep it from running.
  */
 #include <sched.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h> /* RUNNING_ON_VALGRIND: no-op code natively */
+#define SW_HAVE_VALGRIND_H 1
+#endif
+#endif
 
 #include "internal.h"
 
@@ -20,16 +29,35 @@ static inline void cpu_relax(void)
 }
 
 /* Can stubs say which CPU they reported from (sw__cpu())?  Only if it
- * agrees with the kernel here; a migration between the two reads may spoil
- * one try. */
+ * agrees with the kernel here, twice in three tries (a migration between
+ * the two reads may spoil one).  Stubs built before SW_MON_CPU_SEG read it
+ * with RDTSCP, asked only where CPUID says the CPU has it: elsewhere the
+ * instruction may fault, or run and return the host's number. */
 void sw__poll_init(struct sw_loop *loop)
 {
-	loop->cpu_hint = false;
-	for (int i = 0; i < 3 && !loop->cpu_hint; i++) {
+	int agree = 0;
+
+#ifdef SW_HAVE_VALGRIND_H
+	if (RUNNING_ON_VALGRIND)
+		return; /* it does not know LSL: no cross-CPU spin there */
+#endif
+
+	for (int i = 0; i < 3; i++) {
 		int cpu = sched_getcpu();
 
-		loop->cpu_hint = cpu >= 0 && sw__cpu() == cpu;
+		agree += cpu >= 0 && sw__cpu() == (cpu & 0xfff);
 	}
+	loop->cpu_hint = agree >= 2;
+#if defined(__x86_64__)
+	{
+		unsigned a, b, c, d;
+
+		/* CPUID 0x80000001 EDX bit 27: RDTSCP */
+		loop->rdtscp = loop->cpu_hint &&
+			       __get_cpuid(0x80000001, &a, &b, &c, &d) &&
+			       (d & (1u << 27));
+	}
+#endif
 }
 
 static uint32_t budget_start(const struct sw_loop *loop)
@@ -49,13 +77,14 @@ uint32_t sw__poll_decide(struct sw_loop *loop, struct sw_stub *s, bool quiet)
 
 	if (!loop->cpu_hint)
 		return 0;
-	cross = quiet && cpu >= 0 && cpu != sched_getcpu();
+	cross = quiet && cpu >= 0 && cpu != (sched_getcpu() & 0xfff);
 	s->poll_measure = cross;
 	s->poll_now = cross && s->poll_ns > 0;
 	/* The stub may spin for its next resume too, on its own window
 	 * (sw_stub_wait_resume()), when the wait that follows is ours and it
 	 * reported from another CPU: never beside the monitor on one CPU. */
-	return SW_MON_WANT_CPU | (cross ? SW_MON_STUB_SPIN : 0);
+	return SW_MON_CPU_SEG | (loop->rdtscp ? SW_MON_WANT_CPU : 0) |
+	       (cross ? SW_MON_STUB_SPIN : 0);
 }
 
 /* Spin on the state word until it leaves IN_CHILD or the budget is spent.

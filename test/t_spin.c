@@ -14,7 +14,9 @@
  *                 (poll_max_ns 100 us, longer than a wake-up across CPUs
  *                 takes here, so that the budget can grow).  Every round
  *                 trip completes (a lost wake-up would leave the stub
- *                 asleep until its stall kill), and the stub counts the
+ *                 asleep until its stall kill; every other report sets
+ *                 SW_STUB_SPINNING before it is out, as the one of
+ *                 sw_stub_handshake() does), and the stub counts the
  *                 resumes its spin caught (no sleep in a wait that began
  *                 before the resume): some must be.
  *   lying_flag    a stub that says it spins (SW_STUB_SPINNING) and then
@@ -90,12 +92,14 @@ static int role_jitter(struct sw_page *page, void *arg)
 		}
 		busy_ns(__atomic_load_n(&p->delay_ns, __ATOMIC_RELAXED));
 		__atomic_store_n(&p->ack, req + 1, __ATOMIC_RELEASE);
-		sw_stub_report(page);
 		if (win)
 			__atomic_store_n(sw__spin_window(), (uint32_t)win,
 					 __ATOMIC_RELAXED);
 		syscall(SYS_getrusage, RUSAGE_SELF, &ru);
 		before = ru.ru_nvcsw;
+		/* every other round sw_stub_handshake()'s report, which sets
+		 * SW_STUB_SPINNING early, in the others sw_stub_report()'s */
+		sw__report(page, (int)(req & 1));
 		resumed = __atomic_load_n(&page->state, __ATOMIC_ACQUIRE) ==
 			  SW_STATE_IN_CHILD;
 		sw_stub_wait_resume(page);

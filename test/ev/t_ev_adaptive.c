@@ -35,10 +35,14 @@ static int on_spin(struct sw_stub *s, const struct sw_event *ev, void *ud)
 /* The core spins only when stubs can tell their CPU (sw__cpu()). */
 static bool cpu_known(void)
 {
-	for (int i = 0; i < 3; i++)
-		if (sw__cpu() == sched_getcpu())
-			return true;
-	return false;
+	int agree = 0;
+
+	for (int i = 0; i < 3; i++) {
+		int cpu = sched_getcpu();
+
+		agree += cpu >= 0 && sw__cpu() == (cpu & 0xfff);
+	}
+	return agree >= 2; /* as the loop decides (src/poll.c) */
 }
 
 static bool pin(pid_t pid, int cpu)
