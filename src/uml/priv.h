@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* swuml internals shared by stub.c (the child), monitor.c and machine.c. */
+/* swuml internals shared by stub.c (the child), monitor.c, vcpu.c,
+ * drivers.c and machine.c.  A file calls only into the files listed before
+ * it; machine.h holds the machine's objects, for vcpu.c and machine.c. */
 #ifndef SWU_PRIV_H
 #define SWU_PRIV_H
 
@@ -40,7 +42,7 @@ int swu__stub_spawn(struct sw_loop *loop, const struct swu_prog *prog,
 		    unsigned spawn_flags, struct swu_stub **ret_stub,
 		    struct sw_kill_info *why);
 
-/* ---- machine.c: the interface of a vCPU driver ---------------------------
+/* ---- vcpu.c: the interface of a vCPU driver ------------------------------
  *
  * A driver decides how a vCPU thread waits; the machine decides what it
  * does.  run(v) loops until swu__vcpu_pick() returns NULL (stopping):
@@ -87,5 +89,9 @@ void swu__vcpu_quantum_end(struct swu_vcpu *v);
 int swu__vcpu_release(struct swu_vcpu *v, struct swu_mstub *ms);
 struct sw_loop *swu__vcpu_loop(struct swu_vcpu *v);
 struct sw_stub *swu__mstub_sw(struct swu_mstub *ms);
+
+/* drivers.c: the driver called name, or the default one for NULL; NULL if
+ * there is none of that name.  A driver this build lacks has run NULL. */
+const struct swu_driver *swu__driver_find(const char *name);
 
 #endif
