@@ -234,6 +234,23 @@ static int parse_args(int argc, char **argv, struct cfg *c)
 		return 2;
 	}
 	c->preempt_ns = preempt_for((uint64_t)c->tick_ms * 1000000ull);
+	if (c->hijack != SWU_HIJACK_NONE) {
+		/* the kill comes by hijack-after + (N+1)*T; a tick more shows
+		 * that the other stubs go on after it */
+		double need = (c->hijack_after_ms +
+			       (c->stall_ticks + 2.0) * c->tick_ms) / 1000.0;
+
+		if (c->duration_s < need) {
+			fprintf(stderr,
+				"stubwatch-demo: --duration %g is too short "
+				"for the hijack: its kill comes by "
+				"--hijack-after-ms + (N+1)*T, and a tick more "
+				"shows the others going on: give --duration "
+				"%g or more, or --hijack none\n",
+				c->duration_s, need);
+			return 2;
+		}
+	}
 	return 0;
 }
 

@@ -55,6 +55,7 @@ refuse --stall-ticks --stall-ticks 0
 refuse --duration --duration 0
 refuse --duration --duration abc
 refuse --duration --duration 1s
+refuse --duration --duration 7.9 # the hijack's kill by 7 s, and a tick more
 refuse --hijack --hijack bogus
 refuse --driver --driver nosuch
 refuse --poll --poll maybe
