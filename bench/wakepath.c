@@ -37,6 +37,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h" /* the bench's statistics (stats.c) */
+
 enum path { P_FUTEX, P_EPOLL, P_READ, P_POLL, NPATH };
 
 static const char *const path_names[NPATH] = { "futex", "epoll-et", "read",
@@ -57,7 +59,7 @@ static long futex(uint32_t *w, int op, uint32_t val)
 	return syscall(SYS_futex, w, op, val, NULL, NULL, 0);
 }
 
-static uint64_t now_ns(void)
+static uint64_t mono_ns(void)
 {
 	struct timespec t;
 
@@ -124,29 +126,6 @@ static void monitor_wait(enum path p, int efd, int epfd)
 	__atomic_store_n(&sh->to_mon, 0, __ATOMIC_RELAXED);
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(const double *v, int n)
-{
-	double s[MAX_REPS];
-
-	memcpy(s, v, (size_t)n * sizeof(*s));
-	qsort(s, (size_t)n, sizeof(*s), cmp_d);
-	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
-
 /* One rep of one path: n timed round trips with a new stub. */
 static int run(enum path p, uint64_t *lat, int n, int cpu_a, int cpu_b)
 {
@@ -165,19 +144,18 @@ static int run(enum path p, uint64_t *lat, int n, int cpu_a, int cpu_b)
 		stub_main(p, efd, cpu_b);
 	pin(cpu_a);
 	for (int i = -WARMUP; i < n; i++) {
-		uint64_t t0 = now_ns();
+		uint64_t t0 = mono_ns();
 
 		__atomic_store_n(&sh->to_stub, 1, __ATOMIC_RELEASE);
 		futex(&sh->to_stub, FUTEX_WAKE, 1);
 		monitor_wait(p, efd, epfd);
 		if (i >= 0)
-			lat[i] = now_ns() - t0;
+			lat[i] = mono_ns() - t0;
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	close(efd);
 	close(epfd);
-	qsort(lat, (size_t)n, sizeof(*lat), cmp_u64);
 	return 0;
 }
 
@@ -185,6 +163,7 @@ int main(int argc, char **argv)
 {
 	static double p50[NPATH][MAX_REPS], p99[NPATH][MAX_REPS];
 	int n = 30000, reps = 8, cpu_a = 0, cpu_b = 1;
+	struct lat_stats st;
 	uint64_t *lat;
 
 	for (int i = 1; i < argc; i++) {
@@ -223,8 +202,9 @@ int main(int argc, char **argv)
 					path_names[p], strerror(-r));
 				return 1;
 			}
-			p50[p][rep] = (double)lat[n / 2] / 1e3;
-			p99[p][rep] = (double)lat[(size_t)n * 99 / 100] / 1e3;
+			stats_compute(lat, (size_t)n, &st);
+			p50[p][rep] = st.p50;
+			p99[p][rep] = st.p99;
 		}
 	}
 	printf("wakepath: monitor on CPU %d, stub on CPU %d; %d reps of %d "
@@ -232,16 +212,15 @@ int main(int argc, char **argv)
 	printf("%-9s %8s %8s   %s\n", "path", "p50 us", "p99 us",
 	       "p99 / futex p99, per rep: median [min .. max]");
 	for (int p = 0; p < NPATH; p++) {
-		double r[MAX_REPS], lo = 1e300, hi = 0;
+		double r[MAX_REPS], lo, hi;
 
-		for (int i = 0; i < reps; i++) {
+		for (int i = 0; i < reps; i++)
 			r[i] = p99[p][i] / p99[P_FUTEX][i];
-			lo = r[i] < lo ? r[i] : lo;
-			hi = r[i] > hi ? r[i] : hi;
-		}
+		minmax_d(r, (size_t)reps, &lo, &hi);
 		printf("%-9s %8.2f %8.2f   %.3f [%.3f .. %.3f]\n",
-		       path_names[p], median(p50[p], reps),
-		       median(p99[p], reps), median(r, reps), lo, hi);
+		       path_names[p], median_d(p50[p], (size_t)reps),
+		       median_d(p99[p], (size_t)reps),
+		       median_d(r, (size_t)reps), lo, hi);
 	}
 	free(lat);
 	return 0;
