@@ -231,6 +231,8 @@ static int wait_case(pid_t pid, const struct t_case *c, uint64_t *ret_ns)
 	return T_FAIL;
 }
 
+const char *t_ev_alone;
+
 int t_run(const char *prog, const struct t_case *cases, size_t n)
 {
 	size_t pass = 0, fail = 0, skip = 0, i;
@@ -252,7 +254,9 @@ int t_run(const char *prog, const struct t_case *cases, size_t n)
 		pid_t pid;
 		int r;
 
-		int lock = t_cpu_lock(c->alone);
+		int lock = t_cpu_lock(
+		    t_ev_alone &&
+		    !strncmp(c->name, t_ev_alone, strlen(t_ev_alone)));
 
 		fflush(NULL);
 		pid = fork();

@@ -58,14 +58,17 @@ struct t_case {
 	int (*fn)(void *arg);
 	void *arg;
 	unsigned timeout_ms;
-	bool alone; /* it loads the whole machine: no other case of the
-	               suite runs beside it (t_cpu_lock()) */
 };
 
 /* Run every case, each in its own forked process group with a timeout, and
  * print TAP lines and a closing count.  Returns the program's exit code:
  * 1 if any case failed, 77 if all were skipped, 0 otherwise. */
 int t_run(const char *prog, const struct t_case *cases, size_t n);
+
+/* Set before t_run() by a program some of whose cases load the whole
+ * machine: the cases whose names start with it run while no other case of
+ * the suite does (t_cpu_lock()). */
+extern const char *t_ev_alone;
 
 /* Inside a case: fail at once (the case process _exit()s; the runner sees
  * the failure, and PDEATHSIG and the process group clean up its stubs). */

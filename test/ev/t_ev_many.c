@@ -100,6 +100,18 @@ static int on_event(struct sw_stub *s, const struct sw_event *ev, void *ud)
 			       ev->kill.state, ev->kill.monitor_late_ns / 1e6,
 			       ev->kill.starved_ns / 1e6,
 			       ev->kill.stall_wait_ns / 1e6);
+		/* Credited all it may be (N*T of waits for a CPU) and still
+		 * silent: the host starved it past the rule's cap
+		 * (watchdog.h), as two CPU hogs beside 1,000 busy stubs can.
+		 * Not a fault, and nothing to judge by. */
+		if (sl->idx != m->stalled &&
+		    ev->kill.reason == SW_KILL_STALL &&
+		    ev->kill.starved_ns >= (uint64_t)T_STALL * T_TICK_NS) {
+			t_skip("inconclusive: busy stub %u starved past its "
+			       "credit (%.0f ms)", sl->idx,
+			       ev->kill.starved_ns / 1e6);
+			_exit(T_SKIP); /* the loop left behind, as a failure */
+		}
 		T_EQ(sl->idx, m->stalled);
 		return 0;
 	default:
@@ -388,11 +400,12 @@ int main(void)
 	static const struct t_case cases[] = {
 		{ "1000 stubs in flight under ev_default_loop, one stalled: "
 		  "only it is killed, on time",
-		  case_in_flight, (void *)(intptr_t)T_EV_DEFAULT, 60000, true },
+		  case_in_flight, (void *)(intptr_t)T_EV_DEFAULT, 60000 },
 		{ "1000 stubs registered, 3 in flight (ev_loop_new): the "
 		  "watchdog works, a tick costs O(in flight)",
 		  case_idle, (void *)(intptr_t)T_EV_NEW, 60000 },
 	};
 
+	t_ev_alone = "1000 stubs in flight"; /* 1,000 busy stubs */
 	return t_run("t_ev_many", cases, sizeof(cases) / sizeof(cases[0]));
 }
