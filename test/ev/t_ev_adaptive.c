@@ -102,7 +102,9 @@ static int case_spin_then_dispatch(void *arg)
 
 
 /* Stub B, driven by its callback, goes on while the monitor makes blocking
- * round trips with stub A on the same ADAPTIVE_POLL loop, across CPUs. */
+ * round trips with stub A on the same ADAPTIVE_POLL loop, across CPUs.
+ * (Its timeout is long: sw_loop_free() waits for the kernel to take both
+ * stubs down, which a host that stops their CPU for a while delays.) */
 struct mixed {
 	unsigned b_reports, b_kills;
 };
@@ -250,7 +252,7 @@ int main(void)
 		  "waits is not killed for a report nobody saw",
 		  case_spin_then_dispatch, NULL, 5000 },
 		{ "ADAPTIVE_POLL: a callback-driven stub goes on during another "
-		  "stub's blocking round trips", case_mixed, NULL, 5000 },
+		  "stub's blocking round trips", case_mixed, NULL, 20000 },
 		{ "ADAPTIVE_POLL: another stub's stall is caught during fast "
 		  "round trips", case_stall_during_spin, NULL, 5000 },
 	};
