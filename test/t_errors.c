@@ -630,10 +630,14 @@ static void case_callback_error(intptr_t mode)
 
 	t_assert_rc(sw_stub_set_callback(a, eio_once_cb, &calls), 0);
 	t_assert_rc(sw_stub_set_callback(b, eio_once_cb, &calls), 0);
-	/* both reports made before the dispatch */
+	/* both reports made before the dispatch: published, and the stub
+	 * asleep in its wait, so its eventfd write (which follows the state
+	 * word) is done too */
 	while (sw_stub_page(a)->state != SW_STATE_IN_KERN ||
 	       sw_stub_page(b)->state != SW_STATE_IN_KERN)
 		t_assert(t_now_ns() < end);
+	t_assert(t_wait_proc_state(sw_stub_pid(a), "S", 2000 * T_MS));
+	t_assert(t_wait_proc_state(sw_stub_pid(b), "S", 2000 * T_MS));
 	t_assert_rc(sw_loop_dispatch(loop), -EIO);
 	t_assert_eq(calls, 2);
 	t_assert_rc(sw_loop_dispatch(loop), 0);
