@@ -250,11 +250,11 @@ int main(void)
 	static const struct t_case cases[] = {
 		{ "ADAPTIVE_POLL: a stub driven by dispatch after blocking "
 		  "waits is not killed for a report nobody saw",
-		  case_spin_then_dispatch, NULL, 5000 },
+		  case_spin_then_dispatch, NULL, 20000 },
 		{ "ADAPTIVE_POLL: a callback-driven stub goes on during another "
 		  "stub's blocking round trips", case_mixed, NULL, 20000 },
 		{ "ADAPTIVE_POLL: another stub's stall is caught during fast "
-		  "round trips", case_stall_during_spin, NULL, 5000 },
+		  "round trips", case_stall_during_spin, NULL, 20000 },
 	};
 
 	return t_run("t_ev_adaptive", cases, 3);

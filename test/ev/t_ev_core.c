@@ -129,9 +129,9 @@ int main(void)
 {
 	static const struct t_case cases[] = {
 		{ "a completion queued by a callback's error keeps the fd "
-		  "readable", case_readable_after_error, NULL, 5000 },
+		  "readable", case_readable_after_error, NULL, 20000 },
 		{ "sw_stub_run() from a callback fails without resuming",
-		  case_run_in_callback, NULL, 5000 },
+		  case_run_in_callback, NULL, 20000 },
 	};
 
 	return t_run("t_ev_core_xfail", &cases[T_CORE_CASE], 1);

@@ -286,16 +286,16 @@ static int case_slow(void *arg)
 int main(void)
 {
 	static const struct t_case cases[] = {
-		{ "exit status: blocking == embedded", case_exit, NULL, 5000 },
+		{ "exit status: blocking == embedded", case_exit, NULL, 20000 },
 		{ "death by signal: blocking == embedded", case_signal, NULL,
 		  5000 },
 		{ "stall kill and its time: blocking == embedded", case_stall,
-		  NULL, 5000 },
+		  NULL, 20000 },
 		{ "protocol kill: blocking == embedded", case_protocol, NULL,
 		  5000 },
-		{ "user kill: blocking == embedded", case_user_kill, NULL, 5000 },
+		{ "user kill: blocking == embedded", case_user_kill, NULL, 20000 },
 		{ "slow stub inside the limit: no kill in either", case_slow,
-		  NULL, 8000 },
+		  NULL, 20000 },
 	};
 
 	return t_run("t_ev_drivers", cases, sizeof(cases) / sizeof(cases[0]));

@@ -69,7 +69,7 @@ static int case_example(void *arg)
 int main(void)
 {
 	static const struct t_case cases[] = {
-		{ "the README's embedding example", case_example, NULL, 5000 },
+		{ "the README's embedding example", case_example, NULL, 20000 },
 	};
 
 	return t_run("t_ev_example", cases, 1);

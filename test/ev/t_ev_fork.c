@@ -182,11 +182,11 @@ int main(void)
 {
 	static const struct t_case cases[] = {
 		{ "fork: the child's copy gives -ECHILD, the parent goes on",
-		  case_plain, NULL, 5000 },
+		  case_plain, NULL, 20000 },
 		{ "fork: an attached glue stops in the child (ev_default_loop)",
-		  case_glue, (void *)(intptr_t)T_EV_DEFAULT, 5000 },
+		  case_glue, (void *)(intptr_t)T_EV_DEFAULT, 20000 },
 		{ "fork: an attached glue stops in the child (ev_loop_new)",
-		  case_glue, (void *)(intptr_t)T_EV_NEW, 5000 },
+		  case_glue, (void *)(intptr_t)T_EV_NEW, 20000 },
 	};
 
 	return t_run("t_ev_fork", cases, sizeof(cases) / sizeof(cases[0]));

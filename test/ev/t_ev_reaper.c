@@ -348,11 +348,11 @@ int main(void)
 	static const struct t_case cases[] = {
 		{ "ev_default_loop + ev_child(0): stubs report their own exit, "
 		  "ev_child sees only plain children",
-		  case_default_loop, NULL, 5000 },
+		  case_default_loop, NULL, 20000 },
 		{ "SIGCHLD = SIG_IGN: a stub's exit status still arrives",
-		  case_sig_ign, NULL, 5000 },
+		  case_sig_ign, NULL, 20000 },
 		{ "a foreign waitid(__WALL) takes a stub: it still completes, "
-		  "no spinning", case_waitid_wall, NULL, 5000 },
+		  "no spinning", case_waitid_wall, NULL, 20000 },
 		{ "an exec'd stub under ev_default_loop: libev reaps it, "
 		  "stubwatch still completes it", case_exec_default_loop, NULL,
 		  5000 },

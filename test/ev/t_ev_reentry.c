@@ -350,7 +350,7 @@ int main(void)
 		     case_respawn, 5000),
 		{ "callbacks inside a blocking sw_stub_wait(): the waited stub "
 		  "cannot be freed, an error ends the wait",
-		  case_in_wait, NULL, 5000 },
+		  case_in_wait, NULL, 20000 },
 	};
 
 	return t_run("t_ev_reentry", cases, sizeof(cases) / sizeof(cases[0]));
