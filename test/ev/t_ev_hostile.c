@@ -239,6 +239,18 @@ static void reap_tracer(pid_t tracer)
 	T_EQ(waitpid(tracer, &status, __WALL), tracer);
 }
 
+/* Take down what a traced case set up, before it skips. */
+static void undo_setup(struct sw_stub *tr, pid_t tracer, struct sw_stub *w,
+		       struct sw_loop *loop, struct ev_loop *evl)
+{
+	T_ASSERT(sw_stub_free(tr) == NULL, "free");
+	if (tracer > 0)
+		reap_tracer(tracer);
+	T_ASSERT(sw_stub_free(w) == NULL, "free");
+	T_ASSERT(sw_loop_free(loop) == NULL, "loop free");
+	t_evloop_free(evl);
+}
+
 static uint64_t loop_late_ns(struct sw_loop *loop, int reset)
 {
 	struct sw_loop_stats st;
@@ -316,12 +328,7 @@ static int case_traced(void *arg)
 		/* Its set-up (a tracer forked to seize it) outlasted N*T: the
 		 * host's load, before anything this case looks at. */
 		tracer = p->tracer;
-		T_ASSERT(sw_stub_free(tr) == NULL, "free");
-		if (tracer > 0)
-			reap_tracer(tracer);
-		T_ASSERT(sw_stub_free(w) == NULL, "free");
-		T_ASSERT(sw_loop_free(loop) == NULL, "loop free");
-		t_evloop_free(evl);
+		undo_setup(tr, tracer, w, loop, evl);
 		return t_skip("inconclusive: the traced stub's set-up outlasted "
 			      "its stall limit (silent %.0f ms, state %c)",
 			      ev.kill.silent_ns / 1e6, ev.kill.state);
@@ -332,12 +339,7 @@ static int case_traced(void *arg)
 	if (p->seize_err) {
 		int e = p->seize_err;
 
-		T_ASSERT(sw_stub_free(tr) == NULL, "free");
-		if (tracer > 0)
-			reap_tracer(tracer);
-		T_ASSERT(sw_stub_free(w) == NULL, "free");
-		T_ASSERT(sw_loop_free(loop) == NULL, "loop free");
-		t_evloop_free(evl);
+		undo_setup(tr, tracer, w, loop, evl);
 		return t_skip("a child may not PTRACE_SEIZE its parent here: %s",
 			      strerror(e));
 	}
