@@ -85,10 +85,16 @@ static void agg_series(struct lat_series *s)
 	s->agg.n = s->npool;
 }
 
+/* Untimed round trips before each later turn of a sliced run: the pair
+ * that waited meanwhile is as cold as after a pause. */
+#define SLICE_WARMUP 32
+
 void run_latency(void)
 {
-	uint64_t *buf;
+	uint64_t *bufs[V_COUNT] = { 0 };
 	size_t bytes = o.n * sizeof(uint64_t);
+	size_t slice = o.slice && o.slice < o.n ? o.slice : o.n;
+	size_t rewarm = o.warmup < SLICE_WARMUP ? o.warmup : SLICE_WARMUP;
 	int order[V_COUNT], nv = 0;
 
 	for (int v = 0; v < V_COUNT; v++)
@@ -96,10 +102,10 @@ void run_latency(void)
 			order[nv++] = v;
 	if (!nv)
 		return;
-	buf = buf_alloc(bytes);
-	if (!buf)
-		die("out of memory");
 	for (int v = 0; v < nv; v++) {
+		bufs[order[v]] = buf_alloc(bytes);
+		if (!bufs[order[v]])
+			die("out of memory");
 		for (int pin = 0; pin < NPIN; pin++) {
 			struct lat_series *s = &lat[order[v]][pin];
 
@@ -113,38 +119,58 @@ void run_latency(void)
 		for (int pk = 0; pk < NPIN; pk++) {
 			/* alternate the pinning order too */
 			int pin = (pk + rep) % NPIN;
+			int run[V_COUNT], nrun = 0;
 
 			if (!(o.pins & (1 << pin)))
 				continue;
 			pin_self(o.cpu_a);
 			for (int k = 0; k < nv; k++) {
 				int v = order[(k + rep) % nv];
-				struct pair *p = &pairs[v];
-				struct lat_series *s = &lat[v][pin];
 				int r;
 
 				/* on one CPU, a spin only waits for the
 				 * scheduler to run the other side */
 				if (v == V_FLOOR && pin == PIN_SAME)
 					continue;
-
-				r = pin_pid(p->pid, stub_cpu(pin));
+				r = pin_pid(pairs[v].pid, stub_cpu(pin));
 				if (r < 0)
 					die("pin stub: %s", strerror(-r));
-				r = pair_run(p, NULL, o.warmup);
-				if (r >= 0)
-					r = pair_run(p, buf, o.n);
-				if (r < 0)
-					die("%s: round trip failed: %s",
-					    variant_names[v], strerror(-r));
-				memcpy(s->pool + s->npool, buf, bytes);
+				run[nrun++] = v;
+			}
+			/* The variants take turns: the whole run each (one
+			 * turn), or --slice round trips each, the first to go
+			 * rotating, so that what the host does meanwhile
+			 * falls on every variant alike. */
+			for (size_t off = 0, t = 0; off < o.n; off += slice, t++) {
+				size_t len = o.n - off < slice ? o.n - off : slice;
+
+				for (int k = 0; k < nrun; k++) {
+					int v = run[(k + t) % nrun];
+					int r = pair_run(&pairs[v], NULL,
+							 t ? rewarm : o.warmup);
+
+					if (r >= 0)
+						r = pair_run(&pairs[v],
+							     bufs[v] + off, len);
+					if (r < 0)
+						die("%s: round trip failed: %s",
+						    variant_names[v],
+						    strerror(-r));
+				}
+			}
+			for (int k = 0; k < nrun; k++) {
+				struct lat_series *s = &lat[run[k]][pin];
+
+				memcpy(s->pool + s->npool, bufs[run[k]], bytes);
 				s->npool += o.n;
-				stats_compute(buf, o.n, &s->rep[s->nreps++]);
+				stats_compute(bufs[run[k]], o.n,
+					      &s->rep[s->nreps++]);
 				s->ran = true;
 			}
 		}
 	}
-	buf_free(buf, bytes);
+	for (int v = 0; v < nv; v++)
+		buf_free(bufs[order[v]], bytes);
 	for (int v = 0; v < V_COUNT; v++)
 		for (int pin = 0; pin < NPIN; pin++)
 			if (lat[v][pin].ran)

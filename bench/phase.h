@@ -44,6 +44,7 @@ struct bench_opts {
 	size_t n;      /* round trips per run */
 	int reps;
 	size_t warmup;
+	size_t slice;  /* latency: round trips per turn of a variant (0: n) */
 	int pins;      /* bit PIN_SAME, bit PIN_CROSS */
 	int cpu_a, cpu_b;
 	unsigned phases;

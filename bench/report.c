@@ -240,6 +240,11 @@ void header(void)
 		"%zu round trips before each run\n",
 		o.quick ? "quick" : "full", u.release, ncpus_allowed, model,
 		o.cpu_a, o.cpu_b, o.reps, o.warmup);
+	if (o.slice && o.slice < o.n)
+		tprintf(&human,
+			"latency: within a rep the variants take turns every "
+			"%zu round trips (%zu untimed before each later turn)\n",
+			o.slice, o.warmup < 32 ? o.warmup : (size_t)32);
 	tprintf(&md,
 		"## stubwatch-bench results\n\n"
 		"`%s` (%s mode) on Linux %s, %d CPUs (%s); monitor on CPU %d, "

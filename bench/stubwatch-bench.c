@@ -63,6 +63,7 @@ static void usage(FILE *f)
 		"  --n N            round trips per run\n"
 		"  --reps R         repetitions (variants alternate)\n"
 		"  --warmup W       untimed round trips before each run\n"
+		"  --slice K        latency: variants take turns every K round trips\n"
 		"  --pin same|cross|both\n"
 		"  --cpus A,B       monitor CPU A; cross-CPU stub on B\n"
 		"  --only LIST      phases: latency,syscalls,detect,"
@@ -122,7 +123,7 @@ static void parse_args(int argc, char **argv)
 {
 	enum { O_VARIANT = 256, O_N, O_REPS, O_WARMUP, O_PIN, O_CPUS, O_ONLY,
 	       O_OUT, O_SCALE_MAX, O_STRICT, O_VARIANTS, O_KILLS,
-	       O_BUSY_SLEEP };
+	       O_BUSY_SLEEP, O_SLICE };
 	static const struct option lopts[] = {
 		{ "quick", no_argument, NULL, 'q' },
 		{ "json", no_argument, NULL, 'j' },
@@ -133,6 +134,7 @@ static void parse_args(int argc, char **argv)
 		{ "n", required_argument, NULL, O_N },
 		{ "reps", required_argument, NULL, O_REPS },
 		{ "warmup", required_argument, NULL, O_WARMUP },
+		{ "slice", required_argument, NULL, O_SLICE },
 		{ "pin", required_argument, NULL, O_PIN },
 		{ "cpus", required_argument, NULL, O_CPUS },
 		{ "only", required_argument, NULL, O_ONLY },
@@ -142,7 +144,8 @@ static void parse_args(int argc, char **argv)
 		{ "busy-sleep", required_argument, NULL, O_BUSY_SLEEP },
 		{ 0 },
 	};
-	long n = -1, reps = -1, warmup = -1, scale_max = -1, kills = -1;
+	long n = -1, reps = -1, warmup = -1, scale_max = -1, kills = -1,
+	     slice = -1;
 	size_t len = 0;
 	int c;
 
@@ -203,6 +206,9 @@ static void parse_args(int argc, char **argv)
 			break;
 		case O_WARMUP:
 			warmup = parse_num("--warmup", optarg, 0, 100000000);
+			break;
+		case O_SLICE:
+			slice = parse_num("--slice", optarg, 1, 100000000);
 			break;
 		case O_PIN:
 			if (!strcmp(optarg, "same"))
@@ -281,6 +287,8 @@ static void parse_args(int argc, char **argv)
 		o.reps = o.scale_reps = o.loops_reps = (int)reps;
 	if (warmup >= 0)
 		o.warmup = (size_t)warmup;
+	if (slice > 0)
+		o.slice = (size_t)slice;
 	if (scale_max > 0)
 		o.scale_max = (size_t)scale_max;
 	if (kills > 0)
