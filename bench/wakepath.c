@@ -14,11 +14,12 @@
  *   read      an eventfd write; the monitor blocks in read() on it
  *   poll      an eventfd write; the monitor waits in poll(), then reads
  *
- * The paths alternate in rotating order, each rep with a new stub; the
- * report is p50 and p99 per path (median over the reps) and each path's p99
- * over futex's, per rep.
+ * Each path keeps one stub for the whole run.  Within a rep the paths take
+ * turns, the whole rep each or --slice K round trips each, the first to go
+ * rotating; the report is p50 and p99 per path (median over the reps) and
+ * each path's p99 over futex's, per rep.
  *
- *   bench/wakepath [--n N] [--reps R] [--cpus A,B]
+ *   bench/wakepath [--n N] [--reps R] [--slice K] [--cpus A,B]
  */
 #include <errno.h>
 #include <linux/futex.h>
@@ -46,13 +47,19 @@ static const char *const path_names[NPATH] = { "futex", "epoll-et", "read",
 
 #define MAX_REPS 64
 #define WARMUP   2000
+#define SLICE_WARMUP 32 /* before each later turn of a rep */
 
 struct shared {
 	uint32_t to_stub; /* 1: the stub's turn */
 	uint32_t to_mon;  /* 1: the monitor's turn */
 };
 
-static struct shared *sh;
+/* One path's stub, kept for the whole run. */
+struct chan {
+	struct shared *sh;
+	int efd, epfd;
+	pid_t pid;
+};
 
 static long futex(uint32_t *w, int op, uint32_t val)
 {
@@ -79,7 +86,7 @@ static void pin(int cpu)
 	}
 }
 
-static void stub_main(enum path p, int efd, int cpu)
+static void stub_main(enum path p, struct shared *sh, int efd, int cpu)
 {
 	static const uint64_t one = 1;
 
@@ -96,9 +103,10 @@ static void stub_main(enum path p, int efd, int cpu)
 	}
 }
 
-static void monitor_wait(enum path p, int efd, int epfd)
+static void monitor_wait(enum path p, const struct chan *c)
 {
-	struct pollfd pfd = { .fd = efd, .events = POLLIN };
+	struct shared *sh = c->sh;
+	struct pollfd pfd = { .fd = c->efd, .events = POLLIN };
 	struct epoll_event ev;
 	uint64_t v;
 
@@ -108,15 +116,15 @@ static void monitor_wait(enum path p, int efd, int epfd)
 			futex(&sh->to_mon, FUTEX_WAIT, 0);
 			break;
 		case P_EPOLL:
-			epoll_wait(epfd, &ev, 1, -1);
+			epoll_wait(c->epfd, &ev, 1, -1);
 			break;
 		case P_READ:
-			if (read(efd, &v, sizeof(v)) < 0)
+			if (read(c->efd, &v, sizeof(v)) < 0)
 				return;
 			break;
 		case P_POLL:
 			poll(&pfd, 1, -1);
-			if (read(efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			if (read(c->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 				return;
 			break;
 		case NPATH:
@@ -126,89 +134,120 @@ static void monitor_wait(enum path p, int efd, int epfd)
 	__atomic_store_n(&sh->to_mon, 0, __ATOMIC_RELAXED);
 }
 
-/* One rep of one path: n timed round trips with a new stub. */
-static int run(enum path p, uint64_t *lat, int n, int cpu_a, int cpu_b)
+/* A path's stub on CPU cpu_b, with its own page and eventfd. */
+static int chan_open(enum path p, struct chan *c, int cpu_b)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLET };
-	int efd = eventfd(0, p == P_POLL ? EFD_NONBLOCK : 0);
-	int epfd = epoll_create1(EPOLL_CLOEXEC);
-	pid_t pid;
 
-	if (efd < 0 || epfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, efd, &ev) < 0)
+	c->sh = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (c->sh == MAP_FAILED)
 		return -errno;
-	sh->to_stub = sh->to_mon = 0;
-	pid = fork();
-	if (pid < 0)
+	c->efd = eventfd(0, p == P_POLL ? EFD_NONBLOCK : 0);
+	c->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (c->efd < 0 || c->epfd < 0 ||
+	    epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->efd, &ev) < 0)
 		return -errno;
-	if (pid == 0)
-		stub_main(p, efd, cpu_b);
-	pin(cpu_a);
-	for (int i = -WARMUP; i < n; i++) {
+	c->pid = fork();
+	if (c->pid < 0)
+		return -errno;
+	if (c->pid == 0)
+		stub_main(p, c->sh, c->efd, cpu_b);
+	return 0;
+}
+
+static void chan_close(struct chan *c)
+{
+	kill(c->pid, SIGKILL);
+	waitpid(c->pid, NULL, 0);
+	close(c->efd);
+	close(c->epfd);
+	munmap(c->sh, 4096);
+}
+
+/* n round trips of one path, timed into lat unless it is NULL. */
+static void run(enum path p, const struct chan *c, uint64_t *lat, int n)
+{
+	for (int i = 0; i < n; i++) {
 		uint64_t t0 = mono_ns();
 
-		__atomic_store_n(&sh->to_stub, 1, __ATOMIC_RELEASE);
-		futex(&sh->to_stub, FUTEX_WAKE, 1);
-		monitor_wait(p, efd, epfd);
-		if (i >= 0)
+		__atomic_store_n(&c->sh->to_stub, 1, __ATOMIC_RELEASE);
+		futex(&c->sh->to_stub, FUTEX_WAKE, 1);
+		monitor_wait(p, c);
+		if (lat)
 			lat[i] = mono_ns() - t0;
 	}
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-	close(efd);
-	close(epfd);
-	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	static double p50[NPATH][MAX_REPS], p99[NPATH][MAX_REPS];
-	int n = 30000, reps = 8, cpu_a = 0, cpu_b = 1;
+	int n = 30000, reps = 8, slice = 0, cpu_a = 0, cpu_b = 1;
+	struct chan chans[NPATH];
 	struct lat_stats st;
-	uint64_t *lat;
+	uint64_t *lat[NPATH];
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--n") && i + 1 < argc)
 			n = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
 			reps = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--slice") && i + 1 < argc)
+			slice = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--cpus") && i + 1 < argc &&
 			 sscanf(argv[++i], "%d,%d", &cpu_a, &cpu_b) == 2)
 			;
 		else {
 			fprintf(stderr, "usage: wakepath [--n N] [--reps R] "
-					"[--cpus A,B]\n");
+					"[--slice K] [--cpus A,B]\n");
 			return 2;
 		}
 	}
-	if (n < 100 || reps < 1 || reps > MAX_REPS) {
-		fprintf(stderr, "wakepath: --n at least 100, --reps 1..%d\n",
-			MAX_REPS);
+	if (n < 100 || reps < 1 || reps > MAX_REPS || slice < 0) {
+		fprintf(stderr, "wakepath: --n at least 100, --reps 1..%d, "
+				"--slice at least 0\n", MAX_REPS);
 		return 2;
 	}
-	sh = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	lat = malloc((size_t)n * sizeof(*lat));
-	if (sh == MAP_FAILED || !lat) {
-		fprintf(stderr, "wakepath: out of memory\n");
-		return 1;
+	if (!slice || slice > n)
+		slice = n;
+	pin(cpu_a);
+	for (int p = 0; p < NPATH; p++) {
+		int r = chan_open((enum path)p, &chans[p], cpu_b);
+
+		lat[p] = malloc((size_t)n * sizeof(*lat[p]));
+		if (r < 0 || !lat[p]) {
+			fprintf(stderr, "wakepath: %s: %s\n", path_names[p],
+				strerror(r < 0 ? -r : ENOMEM));
+			return 1;
+		}
 	}
 	for (int rep = 0; rep < reps; rep++) {
-		for (int k = 0; k < NPATH; k++) {
-			enum path p = (enum path)((k + rep) % NPATH);
-			int r = run(p, lat, n, cpu_a, cpu_b);
+		/* The paths take turns, slice round trips each (the whole
+		 * rep unless --slice), the first to go rotating. */
+		for (int off = 0, t = 0; off < n; off += slice, t++) {
+			int len = n - off < slice ? n - off : slice;
 
-			if (r < 0) {
-				fprintf(stderr, "wakepath: %s: %s\n",
-					path_names[p], strerror(-r));
-				return 1;
+			for (int k = 0; k < NPATH; k++) {
+				enum path p = (enum path)((k + t + rep) % NPATH);
+
+				run(p, &chans[p], NULL,
+				    t ? SLICE_WARMUP : WARMUP);
+				run(p, &chans[p], lat[p] + off, len);
 			}
-			stats_compute(lat, (size_t)n, &st);
+		}
+		for (int p = 0; p < NPATH; p++) {
+			stats_compute(lat[p], (size_t)n, &st);
 			p50[p][rep] = st.p50;
 			p99[p][rep] = st.p99;
 		}
 	}
+	for (int p = 0; p < NPATH; p++) {
+		chan_close(&chans[p]);
+		free(lat[p]);
+	}
 	printf("wakepath: monitor on CPU %d, stub on CPU %d; %d reps of %d "
-	       "round trips, paths alternating\n", cpu_a, cpu_b, reps, n);
+	       "round trips, paths taking turns every %d\n", cpu_a, cpu_b,
+	       reps, n, slice);
 	printf("%-9s %8s %8s   %s\n", "path", "p50 us", "p99 us",
 	       "p99 / futex p99, per rep: median [min .. max]");
 	for (int p = 0; p < NPATH; p++) {
@@ -222,6 +261,5 @@ int main(int argc, char **argv)
 		       median_d(p99[p], (size_t)reps),
 		       median_d(r, (size_t)reps), lo, hi);
 	}
-	free(lat);
 	return 0;
 }
