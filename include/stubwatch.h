@@ -771,12 +771,9 @@ static inline void sw__report(struct sw_page *page, int will_wait)
 				 __ATOMIC_RELAXED);
 	if (mon & SW_MON_SLEEPING) {
 		/* The monitor sleeps already (it clears the bit only when it
-		 * resumes the stub, after this report), or the write is only
-		 * spare: it is made whatever the monitor does next, so no
-		 * fence.  The eventfd's wait-queue lock, which the write takes
-		 * after this store, and the epoll lock that the monitor's
-		 * epoll_wait takes before it returns order the store before
-		 * the monitor's look at the word. */
+		 * resumes the stub, after this report): the write is due
+		 * whatever it does next, so no fence.  The kernel's wake-up
+		 * orders the store before the monitor's look at the word. */
 		__atomic_store_n(&page->state, SW_STATE_IN_KERN,
 				 __ATOMIC_RELEASE);
 	} else {
