@@ -769,27 +769,15 @@ static inline void sw__report(struct sw_page *page, int will_wait)
 	    !__atomic_load_n(&page->stub, __ATOMIC_RELAXED))
 		__atomic_store_n(&page->stub, SW_STUB_SPINNING,
 				 __ATOMIC_RELAXED);
-	if (mon & SW_MON_SLEEPING) {
-		/* The monitor sleeps already (it clears the bit only when it
-		 * resumes the stub, after this report): the write is due
-		 * whatever it does next, so no fence.  The kernel's wake-up
-		 * orders the store before the monitor's look at the word. */
-		__atomic_store_n(&page->state, SW_STATE_IN_KERN,
-				 __ATOMIC_RELEASE);
-	} else {
-		/* Sequentially consistent store then load, against the
-		 * monitor's store of SW_MON_SLEEPING then load of state: at
-		 * least one side sees the other, so a report never goes
-		 * without a wake-up.  A monitor that is not sleeping finds
-		 * the state word without one. */
-		__atomic_store_n(&page->state, SW_STATE_IN_KERN,
-				 __ATOMIC_SEQ_CST);
-		if (!(__atomic_load_n(&page->monitor, __ATOMIC_SEQ_CST) &
-		      SW_MON_SLEEPING))
-			return;
-	}
-	sw__syscall6(SW__NR_write, page->report_fd, (long)&one, sizeof(one),
-		     0, 0, 0);
+	/* Sequentially consistent store then load, against the monitor's
+	 * store of SW_MON_SLEEPING then load of state: at least one side sees
+	 * the other, so a report never goes without a wake-up.  A monitor
+	 * that is not sleeping finds the state word without one. */
+	__atomic_store_n(&page->state, SW_STATE_IN_KERN, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&page->monitor, __ATOMIC_SEQ_CST) &
+	    SW_MON_SLEEPING)
+		sw__syscall6(SW__NR_write, page->report_fd, (long)&one,
+			     sizeof(one), 0, 0, 0);
 }
 
 /*
