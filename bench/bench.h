@@ -125,6 +125,10 @@ struct lat_stats {
 };
 void stats_compute(uint64_t *samples, size_t n, struct lat_stats *st);
 
+/* --slice: untimed round trips before each later turn of a rep (the pair
+ * that waited meanwhile is as cold as after a pause). */
+#define SLICE_WARMUP 32
+
 /* spawn.c: one kind of spawn, timed over cycles of spawn, first report and
  * sw_stub_free(). */
 struct spawn_variant {

@@ -85,10 +85,6 @@ static void agg_series(struct lat_series *s)
 	s->agg.n = s->npool;
 }
 
-/* Untimed round trips before each later turn of a sliced run: the pair
- * that waited meanwhile is as cold as after a pause. */
-#define SLICE_WARMUP 32
-
 void run_latency(void)
 {
 	uint64_t *bufs[V_COUNT] = { 0 };

@@ -244,7 +244,8 @@ void header(void)
 		tprintf(&human,
 			"latency: within a rep the variants take turns every "
 			"%zu round trips (%zu untimed before each later turn)\n",
-			o.slice, o.warmup < 32 ? o.warmup : (size_t)32);
+			o.slice,
+			o.warmup < SLICE_WARMUP ? o.warmup : (size_t)SLICE_WARMUP);
 	tprintf(&md,
 		"## stubwatch-bench results\n\n"
 		"`%s` (%s mode) on Linux %s, %d CPUs (%s); monitor on CPU %d, "

@@ -47,7 +47,6 @@ static const char *const path_names[NPATH] = { "futex", "epoll-et", "read",
 
 #define MAX_REPS 64
 #define WARMUP   2000
-#define SLICE_WARMUP 32 /* before each later turn of a rep */
 
 struct shared {
 	uint32_t to_stub; /* 1: the stub's turn */
